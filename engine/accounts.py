@@ -1,0 +1,166 @@
+"""Accounts: credentials (argon2), callback URL, signing secret, and a verified-pair cache."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from engine.errors import AccountExists, AccountNotFound
+from engine.store.database import transaction
+from engine.store.schema import account
+
+_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    username: str
+    callback_url: str
+    lang: str
+    disabled: bool
+
+
+def new_signing_secret() -> str:
+    """A Standard Webhooks secret: ``whsec_`` + base64 of 24 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def validate_callback_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"callback URL must be an http(s) URL, got {url!r}")
+    return url
+
+
+def create_account(
+    db: Engine,
+    username: str,
+    password: str,
+    callback_url: str,
+    lang: str = "en",
+    clock: Callable[[], float] = time.time,
+) -> tuple[int, str]:
+    """Create an account; returns its id and its signing secret (shown once)."""
+    if not username or len(username) > 64:
+        raise ValueError("username must be 1 to 64 characters")
+    if len(password) < 8:
+        raise ValueError("password must be at least 8 characters")
+    if lang not in ("en", "tr"):
+        raise ValueError("lang must be en or tr")
+    validate_callback_url(callback_url)
+    secret = new_signing_secret()
+    try:
+        with transaction(db) as conn:
+            result = conn.execute(
+                insert(account).values(
+                    username=username,
+                    password_hash=_hasher.hash(password),
+                    callback_url=callback_url,
+                    lang=lang,
+                    signing_secret=secret,
+                    disabled=False,
+                    created_at=clock(),
+                )
+            )
+            assert result.inserted_primary_key is not None
+            return int(result.inserted_primary_key[0]), secret
+    except IntegrityError as exc:
+        raise AccountExists(username) from exc
+
+
+def list_accounts(db: Engine) -> list[Account]:
+    with db.connect() as conn:
+        rows = conn.execute(select(account).order_by(account.c.id)).mappings()
+        return [_account(r) for r in rows]
+
+
+def set_disabled(db: Engine, username: str, disabled: bool = True) -> None:
+    with transaction(db) as conn:
+        result = conn.execute(
+            update(account).where(account.c.username == username).values(disabled=disabled)
+        )
+        if result.rowcount == 0:
+            raise AccountNotFound(username)
+
+
+def _account(row: object) -> Account:
+    r = dict(row)  # type: ignore[call-overload]
+    return Account(r["id"], r["username"], r["callback_url"], r["lang"], bool(r["disabled"]))
+
+
+class CredentialChecker:
+    """Verifies (username, password) pairs; caches verified pairs briefly (DESIGN §7).
+
+    The cache key is an HMAC of the pair under a per-process random key, so the plain
+    password is never kept. Failures are never cached. ``ttl`` bounds how long a
+    disabled account or a changed password may still be accepted by this process.
+    """
+
+    def __init__(
+        self, db: Engine, ttl: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._db = db
+        self._ttl = ttl
+        self._clock = clock
+        self._key = secrets.token_bytes(32)
+        self._cache: dict[bytes, tuple[float, Account]] = {}
+        self._lock = threading.Lock()
+
+    def verify(self, username: str, password: str) -> Account | None:
+        key = hmac.new(
+            self._key, username.encode() + b"\0" + password.encode(), hashlib.sha256
+        ).digest()
+        now = self._clock()
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        with self._db.connect() as conn:
+            row = (
+                conn.execute(select(account).where(account.c.username == username))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            _hasher_dummy_verify(password)  # same cost whether or not the user exists
+            return None
+        try:
+            _hasher.verify(row["password_hash"], password)
+        except (VerificationError, InvalidHashError):
+            return None
+        found = _account(row)
+        if found.disabled:
+            return None
+        if self._ttl > 0:
+            with self._lock:
+                if len(self._cache) > 10_000:
+                    self._cache.clear()
+                self._cache[key] = (now + self._ttl, found)
+        return found
+
+    def forget(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def _hasher_dummy_verify(password: str) -> None:
+    try:
+        _hasher.verify(_DUMMY_HASH, password)
+    except VerificationError:
+        pass

@@ -1,0 +1,59 @@
+"""The one small interface every carrier driver implements (DESIGN §4).
+
+The engine calls ``dial`` and ``hang_up``; the driver reports what happens through the
+``EventSink`` it was started with (which is ``Engine.apply_event``). The engine never
+knows which carrier it talks to. Drivers must be thread-safe: ``dial``/``hang_up`` are
+called from worker threads, and must not block for long (they start the work and
+return; outcomes arrive later as events).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from engine.events import Leg, LegEvent
+
+EventSink = Callable[[LegEvent], object]
+
+
+@dataclass(frozen=True, slots=True)
+class DialRequest:
+    """Phone one leg of one attempt of a call.
+
+    ``number`` is E.164 (``+905320000001``); ``national`` the same number in the national
+    format the customer sent (``5320000001``), which simulator rules are keyed on.
+    ``caller_id`` is the number to present (the caller's number for the callee leg).
+    """
+
+    call_id: int
+    attempt: int
+    leg: Leg
+    number: str
+    national: str
+    caller_id: str
+
+
+class CarrierError(RuntimeError):
+    """The driver could not even start the requested action."""
+
+
+class Carrier(Protocol):
+    name: str
+
+    def start(self, sink: EventSink) -> None:
+        """Begin work; events go to ``sink`` from now on."""
+
+    def dial(self, request: DialRequest) -> None:
+        """Start phoning one leg. Outcomes arrive later as leg events."""
+
+    def hang_up(self, call_id: int, attempt: int, leg: Leg | None = None) -> None:
+        """End one leg (or every leg of the call when ``leg`` is None).
+
+        Idempotent: hanging up a leg that is already gone does nothing. A ringing leg is
+        cancelled; the driver then reports nothing more for it.
+        """
+
+    def stop(self) -> None:
+        """Stop work; legs in progress are abandoned (the engine's watchdog ends them)."""

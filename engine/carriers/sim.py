@@ -1,0 +1,154 @@
+"""The simulated carrier: a real driver with its own clock, the default (SPEC §4).
+
+Each dialled number gets the behaviour of the first matching rule in the config
+(``[[carrier.sim.rule]]``): ring, then after ``after`` seconds answer, be busy, reject,
+stop ringing unanswered, or (``unreachable``) fail without ringing; an answered phone
+may hang up by itself ``hangup_after`` seconds later. The default answers every leg.
+Phones live in memory: a restart drops them, and the engine's watchdog ends the calls
+they were on, exactly as with a real network.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from engine.carriers.base import DialRequest, EventSink
+from engine.codes import Cause
+from engine.config import SimRule, SimSettings
+from engine.events import Leg, LegEvent, LegEventKind
+from engine.store.database import StoreUnavailable
+
+log = logging.getLogger("callbridge.carrier.sim")
+
+OUTCOMES: dict[str, tuple[LegEventKind, Cause]] = {
+    "answer": (LegEventKind.ANSWERED, Cause.NONE),
+    "busy": (LegEventKind.BUSY, Cause.USER_BUSY),
+    "reject": (LegEventKind.REJECTED, Cause.CALL_REJECTED),
+    "no_answer": (LegEventKind.NO_ANSWER, Cause.NO_ANSWER),
+    "unreachable": (LegEventKind.FAILED, Cause.SUBSCRIBER_ABSENT),
+}
+
+SINK_RETRIES = 120  # store down: keep the event and retry every 0.5 s for a minute
+
+
+@dataclass(order=True)
+class _Pending:
+    at: float
+    seq: int
+    event: LegEvent = field(compare=False)
+    tries: int = field(default=0, compare=False)
+
+
+class SimCarrier:
+    """Schedules leg events on its own thread, following the configured rules."""
+
+    name = "sim"
+
+    def __init__(self, settings: SimSettings, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._heap: list[_Pending] = []
+        self._seq = itertools.count()
+        self._live: set[tuple[int, int, Leg]] = set()  # legs still on the network
+        self._cond = threading.Condition()
+        self._sink: EventSink | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    # -- Carrier interface -------------------------------------------------------------
+    def start(self, sink: EventSink) -> None:
+        self._sink = sink
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="sim-carrier", daemon=True)
+        self._thread.start()
+
+    def dial(self, request: DialRequest) -> None:
+        rule = self.settings.rule_for(request.national, request.number)
+        now = self.clock()
+        for offset, kind, cause in self.plan(rule):
+            self._push(request, now + offset, kind, cause)
+
+    def hang_up(self, call_id: int, attempt: int, leg: Leg | None = None) -> None:
+        legs = [leg] if leg is not None else list(Leg)
+        with self._cond:
+            for one in legs:
+                self._live.discard((call_id, attempt, one))
+            self._cond.notify()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    # -- behaviour ---------------------------------------------------------------------
+    @staticmethod
+    def plan(rule: SimRule) -> list[tuple[float, LegEventKind, int]]:
+        """The events one dialled leg produces: (seconds after dialling, kind, cause)."""
+        kind, cause = OUTCOMES[rule.outcome]
+        cause_value = rule.cause if rule.cause is not None else int(cause)
+        if rule.outcome == "unreachable":
+            return [(rule.after, kind, cause_value)]
+        events: list[tuple[float, LegEventKind, int]] = [(0.0, LegEventKind.RINGING, 0)]
+        events.append((rule.after, kind, cause_value))
+        if rule.outcome == "answer" and rule.hangup_after is not None:
+            events.append(
+                (rule.after + rule.hangup_after, LegEventKind.HUNG_UP, int(Cause.NORMAL_CLEARING))
+            )
+        return events
+
+    def _push(self, req: DialRequest, at: float, kind: LegEventKind, cause: int) -> None:
+        event = LegEvent(req.call_id, req.attempt, req.leg, kind, cause, at)
+        with self._cond:
+            self._live.add((req.call_id, req.attempt, req.leg))
+            heapq.heappush(self._heap, _Pending(at, next(self._seq), event))
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopping:
+                    if self._heap and self._heap[0].at <= self.clock():
+                        break
+                    timeout = self._heap[0].at - self.clock() if self._heap else None
+                    self._cond.wait(timeout)
+                if self._stopping:
+                    return
+                item = heapq.heappop(self._heap)
+                ev = item.event
+                if (ev.call_id, ev.attempt, ev.leg) not in self._live:
+                    continue  # hung up or cancelled since it was scheduled
+            self._deliver(item)
+
+    def _deliver(self, item: _Pending) -> None:
+        assert self._sink is not None
+        ev = item.event
+        try:
+            self._sink(ev)
+        except StoreUnavailable:
+            if item.tries < SINK_RETRIES:
+                with self._cond:
+                    item.tries += 1
+                    item.at = self.clock() + 0.5
+                    heapq.heappush(self._heap, item)
+                    self._cond.notify()
+                return
+            log.error("sim: dropping %s after the store stayed down", ev)
+        except Exception:
+            log.exception("sim: event %s could not be applied", ev)
+        if ev.kind in (
+            LegEventKind.BUSY,
+            LegEventKind.REJECTED,
+            LegEventKind.NO_ANSWER,
+            LegEventKind.FAILED,
+            LegEventKind.HUNG_UP,
+        ):
+            with self._cond:
+                self._live.discard((ev.call_id, ev.attempt, ev.leg))

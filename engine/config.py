@@ -1,0 +1,141 @@
+"""Settings: a TOML file named by ``CALLBRIDGE_CONFIG``, overridden by ``CALLBRIDGE_*``.
+
+Nested keys are overridden with a double underscore, e.g.
+``CALLBRIDGE_NOTIFICATIONS__TIMEOUT=5``. See ``config/callbridge.example.toml``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+Outcome = Literal["answer", "busy", "reject", "no_answer", "unreachable"]
+
+
+class SimRule(BaseModel):
+    """How the simulated network treats one dialled number (exact, or a prefix with ``*``)."""
+
+    number: str
+    outcome: Outcome = "answer"
+    after: float = Field(default=1.0, ge=0)
+    hangup_after: float | None = Field(default=None, ge=0)
+    cause: int | None = None  # override the Q.850 cause reported with the outcome
+
+    def matches(self, national: str, e164: str) -> bool:
+        pattern = self.number.strip()
+        if pattern.endswith("*"):
+            prefix = pattern[:-1]
+            return national.startswith(prefix) or e164.startswith(prefix)
+        return pattern in (national, e164, e164.lstrip("+"))
+
+
+class SimSettings(BaseModel):
+    """The built-in simulated carrier; the default answers every leg after ``answer_after``."""
+
+    answer_after: float = Field(default=1.0, ge=0)
+    rule: list[SimRule] = Field(default_factory=list)
+
+    def rule_for(self, national: str, e164: str) -> SimRule:
+        for rule in self.rule:
+            if rule.matches(national, e164):
+                return rule
+        return SimRule(number="*", outcome="answer", after=self.answer_after)
+
+
+class CarrierSettings(BaseModel):
+    driver: Literal["sim", "sip"] = "sim"
+    sim: SimSettings = Field(default_factory=SimSettings)
+    sip: dict[str, Any] = Field(default_factory=dict)
+
+
+class NotificationSettings(BaseModel):
+    timeout: float = Field(default=10.0, gt=0)
+    # Standard Webhooks retry schedule, seconds after the previous attempt.
+    schedule: list[float] = Field(
+        default_factory=lambda: [0, 5, 300, 1800, 7200, 18000, 36000, 36000]
+    )
+    jitter: float = Field(default=0.1, ge=0, le=1)  # +/- fraction of each delay
+    senders: int = Field(default=16, ge=1, le=256)
+    batch: int = Field(default=64, ge=1)
+
+
+class TimerSettings(BaseModel):
+    watchdog: float = Field(default=180.0, gt=0)  # no event for this long: end the attempt
+    poll_interval: float = Field(default=1.0, gt=0)  # safety net for timers added elsewhere
+    batch: int = Field(default=200, ge=1)
+    lease: float = Field(default=30.0, gt=0)
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    threads: int = Field(default=8, ge=1)
+    default_region: str = "TR"
+    max_duration: int = Field(default=7200, ge=1)
+    credential_cache_seconds: float = Field(default=60.0, ge=0)
+
+    @field_validator("default_region")
+    @classmethod
+    def _upper(cls, v: str) -> str:
+        return v.upper()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CALLBRIDGE_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    carrier: CarrierSettings = Field(default_factory=CarrierSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    timers: TimerSettings = Field(default_factory=TimerSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = os.environ.get("CALLBRIDGE_CONFIG")
+        if path:
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"CALLBRIDGE_CONFIG names {path!r}, which is not a file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def url(self) -> str:
+        """The database URL; SQLite under ``data_dir`` when none is set."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'callbridge.db').resolve()}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings from the environment and the config file."""
+    if "CALLBRIDGE_CARRIER" in os.environ and "carrier" not in overrides:
+        # Shorthand from the README: CALLBRIDGE_CARRIER=sip picks the driver.
+        overrides["carrier"] = {"driver": os.environ["CALLBRIDGE_CARRIER"]}
+        saved = os.environ.pop("CALLBRIDGE_CARRIER")
+        try:
+            base = Settings()
+        finally:
+            os.environ["CALLBRIDGE_CARRIER"] = saved
+        carrier = base.carrier.model_copy(update={"driver": overrides.pop("carrier")["driver"]})
+        return base.model_copy(update={"carrier": carrier, **overrides})
+    return Settings(**overrides)

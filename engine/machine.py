@@ -1,0 +1,156 @@
+"""The call machine (SPEC §2): states are the status codes, triggers are leg events.
+
+One ``transitions.Machine`` is built per process (DESIGN §1); a call is attached only
+for the duration of one event. The machine decides *whether* a move is allowed and
+*where* it goes; everything it implies (notifications, timers, carrier commands) is
+derived by :func:`effects_for` so that all writes happen in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from transitions import Machine, MachineError
+
+from engine.codes import StatusCode as S
+
+STATES = [s.name for s in S]
+
+# (trigger, sources, dest). Dest None = internal transition (audit only, no state change).
+TRANSITIONS: list[tuple[str, list[S], S | None]] = [
+    ("start", [S.REGISTERED], S.CALLS_STARTING),
+    ("caller_ringing", [S.CALLS_STARTING], None),
+    ("caller_answered", [S.CALLS_STARTING], S.CALLER_CONNECTED),
+    ("caller_busy", [S.CALLS_STARTING], S.CALLER_BUSY),
+    ("caller_rejected", [S.CALLS_STARTING], S.CALLER_REJECT),
+    ("caller_no_answer", [S.CALLS_STARTING], S.CALLER_NOT_ANSWERED),
+    ("caller_failed", [S.CALLS_STARTING], S.CALLER_NOT_CONNECTED),
+    ("callee_ringing", [S.CALLER_CONNECTED], None),
+    ("callee_answered", [S.CALLER_CONNECTED], S.CALLEE_CONNECTED),
+    ("callee_busy", [S.CALLER_CONNECTED], S.CALLEE_BUSY),
+    ("callee_rejected", [S.CALLER_CONNECTED], S.CALLEE_REJECT),
+    ("callee_no_answer", [S.CALLER_CONNECTED], S.CALLEE_NOT_ANSWERED),
+    ("callee_failed", [S.CALLER_CONNECTED], S.CALLEE_NOT_CONNECTED),
+    # A connected caller whose line drops has closed the call, whatever the network said.
+    ("caller_hung_up", [S.CALLER_CONNECTED, S.CALLEE_CONNECTED], S.CALLER_CLOSED),
+    ("caller_failed", [S.CALLEE_CONNECTED], S.CALLER_CLOSED),
+    ("callee_hung_up", [S.CALLEE_CONNECTED], S.CALLEE_CLOSED),
+    ("callee_failed", [S.CALLEE_CONNECTED], S.CALLEE_CLOSED),
+    ("cut", [S.CALLEE_CONNECTED], S.OUT_OF_CREDITS),
+    ("redial", sorted(c for c in S if c.is_final), S.CALLS_STARTING),
+]
+
+TRIGGERS = frozenset(t for t, _, _ in TRANSITIONS)
+
+
+class _Model:
+    """The only thing ever attached to the machine: a state holder, nothing else.
+
+    Having no other attributes avoids the transitions pitfall where a model attribute
+    named like a trigger silently shadows it.
+    """
+
+    def __init__(self) -> None:
+        self.state: str = S.REGISTERED.name
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """The machine's verdict on one trigger from one state."""
+
+    trigger: str
+    source: S
+    dest: S | None  # None when rejected
+    internal: bool = False
+    reason: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.dest is not None
+
+    @property
+    def changes_state(self) -> bool:
+        return self.accepted and not self.internal
+
+
+class CallMachine:
+    """Thread-safe wrapper around one shared ``transitions.Machine``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._machine = Machine(
+            model=None,
+            states=STATES,
+            initial=S.REGISTERED.name,
+            auto_transitions=False,
+            model_attribute="state",
+            send_event=False,
+        )
+        for trigger, sources, dest in TRANSITIONS:
+            self._machine.add_transition(
+                trigger,
+                [s.name for s in sources],
+                dest.name if dest is not None else None,
+            )
+
+    def fire(self, state: S, trigger: str) -> Move:
+        """Ask what ``trigger`` does from ``state``; never raises for a disallowed move."""
+        if trigger not in TRIGGERS:
+            return Move(trigger, state, None, reason=f"unknown event {trigger!r}")
+        model = _Model()
+        with self._lock:
+            self._machine.add_model(model, initial=state.name)
+            try:
+                try:
+                    ok = getattr(model, trigger)()
+                except MachineError:
+                    ok = False
+            finally:
+                self._machine.remove_model(model)
+        if not ok:
+            return Move(trigger, state, None, reason=f"{trigger} not allowed in {state.name}")
+        dest = S[model.state]
+        return Move(trigger, state, dest, internal=dest == state and trigger != "redial")
+
+    def allowed(self, state: S) -> list[str]:
+        """Triggers allowed from ``state`` (for the UI and tests)."""
+        return sorted(t for t, sources, _ in TRANSITIONS if state in sources)
+
+
+@dataclass(frozen=True, slots=True)
+class Effects:
+    """What entering a state implies, for the store to write in the same transaction."""
+
+    notify: bool = False
+    dial_caller: bool = False
+    dial_callee: bool = False
+    schedule_cut: bool = False
+    watchdog: bool = False  # (re)arm the stuck-call watchdog
+    end_attempt: bool = False  # cancel pending timers, hang up every leg
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def effects_for(move: Move) -> Effects:
+    """The consequences of an accepted move (pure; no I/O)."""
+    if not move.changes_state or move.dest is None:
+        return Effects()
+    dest = move.dest
+    if dest is S.CALLS_STARTING:
+        return Effects(notify=True, dial_caller=True, watchdog=True)
+    if dest is S.CALLER_CONNECTED:
+        return Effects(notify=True, dial_callee=True, watchdog=True)
+    if dest is S.CALLEE_CONNECTED:
+        return Effects(notify=True, schedule_cut=True)
+    return Effects(notify=True, end_attempt=True)
+
+
+def mermaid_diagram() -> str:
+    """The machine as a mermaid state diagram (for docs and the UI)."""
+    lines = ["stateDiagram-v2"]
+    for trigger, sources, dest in TRANSITIONS:
+        if dest is None or trigger == "redial":
+            continue
+        for src in sources:
+            lines.append(f"    {src.name} --> {dest.name}: {trigger}")
+    return "\n".join(lines)

@@ -1,0 +1,166 @@
+"""Delivers the outbox to each account's callback URL (SPEC §3, DESIGN §3).
+
+``GET <callback_url>?id=&code=&desc=&cause=&time=`` signed with the Standard Webhooks
+headers. Only a 2xx within the timeout counts; anything else is retried on the
+schedule, and every attempt is stored. Per call, a notification waits until the one
+before it is settled, so a receiver sees the codes in order.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import httpx
+from sqlalchemy import Engine
+
+from engine.codes import StatusCode
+from engine.config import NotificationSettings
+from engine.store import outbox
+from engine.store.database import StoreUnavailable, transaction
+from engine.store.outbox import AttemptResult, Outgoing
+
+log = logging.getLogger("callbridge.notifications")
+
+USER_AGENT = "callbridge/0.1"
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes = b"") -> str:
+    """Standard Webhooks ``webhook-signature`` value (``v1,<base64 HMAC-SHA256>``)."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(key, signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def notification_url(base: str, item: Outgoing) -> str:
+    """The callback URL with the seed's query parameters added to any it already has."""
+    parts = urlsplit(base)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    query += [
+        ("id", str(item.call_id)),
+        ("code", str(item.code)),
+        ("desc", StatusCode(item.code).desc),
+        ("cause", str(item.cause)),
+        ("time", str(int(item.event_time))),
+    ]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+class NotificationSender:
+    """Claims ready notifications and sends them from a pool of threads."""
+
+    def __init__(
+        self,
+        db: Engine,
+        settings: NotificationSettings,
+        clock: Callable[[], float] = time.time,
+        client: httpx.Client | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        self.client = client or httpx.Client(
+            timeout=httpx.Timeout(settings.timeout),
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=settings.senders * 2),
+            headers={"user-agent": USER_AGENT},
+        )
+        self._pool = ThreadPoolExecutor(settings.senders, thread_name_prefix="notify")
+        self._in_flight = 0
+        self._lock = threading.Lock()
+        self._rng = rng or random.Random()
+        self.on_settled: Callable[[], None] = lambda: None
+
+    def run_ready(self) -> float | None:
+        """Claim what is ready (up to the free senders), start sending, return next due."""
+        with self._lock:
+            free = self.settings.senders * 2 - self._in_flight
+        if free > 0:
+            now = self.clock()
+            lease = self.settings.timeout + 10.0
+            with transaction(self.db) as conn:
+                items = outbox.claim_ready(conn, now, min(free, self.settings.batch), lease)
+            for item in items:
+                with self._lock:
+                    self._in_flight += 1
+                self._pool.submit(self._deliver_and_settle, item)
+        with self.db.connect() as conn:
+            return outbox.next_ready(conn)
+
+    def _deliver_and_settle(self, item: Outgoing) -> None:
+        try:
+            result = self.send(item)
+            self._record(item, result)
+        except Exception:
+            log.exception("notification %s: could not record the attempt", item.id)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+            self.on_settled()
+
+    def send(self, item: Outgoing) -> AttemptResult:
+        """One HTTP attempt; never raises."""
+        url = notification_url(item.url, item)
+        ts = int(self.clock())
+        msg_id = f"msg_{item.call_id}_{item.seq}"
+        headers = {
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(ts),
+            "webhook-signature": sign(item.secret, msg_id, ts),
+        }
+        started = self.clock()
+        t0 = time.perf_counter()
+        try:
+            response = self.client.get(url, headers=headers)
+        except httpx.HTTPError as exc:
+            latency = (time.perf_counter() - t0) * 1000
+            return AttemptResult(
+                started, url, None, latency, False, error=f"{type(exc).__name__}: {exc}"
+            )
+        latency = (time.perf_counter() - t0) * 1000
+        in_time = latency <= self.settings.timeout * 1000
+        ok = 200 <= response.status_code < 300 and in_time
+        error = ""
+        if not 200 <= response.status_code < 300:
+            error = f"HTTP {response.status_code}"
+        elif not in_time:
+            error = f"answered after the {self.settings.timeout:g} s timeout"
+        return AttemptResult(
+            started, url, response.status_code, latency, ok, error, response.text[:500]
+        )
+
+    def next_attempt_at(self, tries_done: int, now: float) -> float | None:
+        """When to try again after ``tries_done`` failed attempts (None: give up)."""
+        schedule = self.settings.schedule
+        if tries_done >= len(schedule):
+            return None
+        delay = schedule[tries_done]
+        jitter = self.settings.jitter
+        return now + delay * (1 + self._rng.uniform(-jitter, jitter))
+
+    def _record(self, item: Outgoing, result: AttemptResult) -> None:
+        nxt = None if result.ok else self.next_attempt_at(item.tries + 1, self.clock())
+        for pause in (0.5, 1, 2, 4, 8, 15, 30, 30, 30, 30):
+            try:
+                with transaction(self.db) as conn:
+                    outbox.record_attempt(conn, item, result, next_attempt_at=nxt)
+                return
+            except StoreUnavailable:
+                # The lease keeps others off this row; if it runs out first the
+                # notification is sent again (at least once, never lost).
+                time.sleep(pause)
+        log.error("notification %s: attempt not recorded; it will be retried", item.id)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.client.close()

@@ -1,0 +1,160 @@
+"""The engine as one object: store, machine, lifecycle, timers, notifications, carrier.
+
+``Engine(settings)`` is what ``serve`` and ``worker`` run and what ``web`` borrows. With
+``run_workers=False`` (a web process in the scaled mode) it only registers calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine as SqlEngine
+
+from engine.accounts import CredentialChecker
+from engine.carriers.base import Carrier
+from engine.carriers.sim import SimCarrier
+from engine.config import Settings
+from engine.events import LegEvent
+from engine.lifecycle import Applied, Lifecycle
+from engine.machine import CallMachine
+from engine.notifications import NotificationSender
+from engine.phone import PhoneNumber
+from engine.store.database import make_engine, transaction
+from engine.ticker import Ticker, make_scheduler
+from engine.timer_worker import TimerWorker
+
+log = logging.getLogger("callbridge.engine")
+
+
+def build_carrier(settings: Settings, clock: Callable[[], float]) -> Carrier:
+    """The carrier driver the settings name."""
+    if settings.carrier.driver == "sim":
+        return SimCarrier(settings.carrier.sim, clock=clock)
+    if settings.carrier.driver == "sip":
+        from engine.carriers.sip.carrier import SipCarrier
+        from engine.carriers.sip.config import SipSettings
+
+        return SipCarrier(SipSettings.model_validate(settings.carrier.sip), clock=clock)
+    raise ValueError(f"unknown carrier driver {settings.carrier.driver!r}")
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        db: SqlEngine | None = None,
+        carrier: Carrier | None = None,
+        clock: Callable[[], float] = time.time,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.db = db or make_engine(settings.url)
+        self.machine = CallMachine()
+        self.lifecycle = Lifecycle(self.machine, clock, settings.timers.watchdog)
+        self.credentials = CredentialChecker(self.db, ttl=settings.api.credential_cache_seconds)
+        self._carrier = carrier
+        self._http_client = http_client
+        self._scheduler: Any = None
+        self.timer_ticker: Ticker | None = None
+        self.notify_ticker: Ticker | None = None
+        self.sender: NotificationSender | None = None
+        self.timer_worker: TimerWorker | None = None
+
+    @property
+    def carrier(self) -> Carrier:
+        if self._carrier is None:
+            self._carrier = build_carrier(self.settings, self.clock)
+        return self._carrier
+
+    # -- lifecycle of the process ------------------------------------------------------
+    def start(self) -> None:
+        """Start the carrier, the timer worker and the notification sender."""
+        self._scheduler = make_scheduler()
+        self.sender = NotificationSender(
+            self.db, self.settings.notifications, clock=self.clock, client=self._http_client
+        )
+        self.timer_worker = TimerWorker(
+            self.db,
+            self.lifecycle,
+            self.carrier,
+            self.settings.timers,
+            self.clock,
+            on_applied=self._after_commit,
+        )
+        self.timer_ticker = Ticker(
+            "timers", self.timer_worker.run_due, self._scheduler, self.settings.timers.poll_interval
+        )
+        self.notify_ticker = Ticker(
+            "notifications", self.sender.run_ready, self._scheduler,
+            self.settings.timers.poll_interval,
+        )
+        self.sender.on_settled = self.notify_ticker.wake
+        self.carrier.start(self.apply_event)
+        self._scheduler.start()
+        self.timer_ticker.start()
+        self.notify_ticker.start()
+        log.info("engine started (carrier %s, store %s)", self.carrier.name, self.db.dialect.name)
+
+    def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+            self._scheduler = None
+        if self._carrier is not None:
+            self._carrier.stop()
+        if self.sender is not None:
+            self.sender.close()
+            self.sender = None
+
+    # -- the two ways in -----------------------------------------------------------------
+    def register_call(
+        self,
+        *,
+        account_id: int,
+        caller: PhoneNumber,
+        callee: PhoneNumber,
+        duration: int,
+        lang: str,
+        request: dict[str, Any],
+    ) -> int:
+        """Store an accepted call request; dialling starts at once."""
+        with transaction(self.db) as conn:
+            call_id, due = self.lifecycle.register(
+                conn,
+                account_id=account_id,
+                caller=caller,
+                callee=callee,
+                duration=duration,
+                lang=lang,
+                request=request,
+            )
+        if self.timer_ticker is not None:
+            self.timer_ticker.wake(due)
+        return call_id
+
+    def apply_event(self, event: LegEvent) -> Applied:
+        """Apply one carrier event in its own transaction (the carriers' sink)."""
+        with transaction(self.db) as conn:
+            applied = self.lifecycle.apply(
+                conn,
+                call_id=event.call_id,
+                attempt=event.attempt,
+                trigger=event.trigger,
+                cause=event.cause,
+                at=event.at,
+                source="carrier",
+                detail=event.detail,
+            )
+        self._after_commit(applied)
+        return applied
+
+    def _after_commit(self, applied: Applied) -> None:
+        if applied.wake_at is not None and self.timer_ticker is not None:
+            self.timer_ticker.wake(applied.wake_at)
+        if applied.notified and self.notify_ticker is not None:
+            self.notify_ticker.wake()

@@ -1,0 +1,141 @@
+"""Outbox rows: claim the next notification of each call, record every attempt."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, exists, func, insert, or_, select, update
+from sqlalchemy.orm import aliased
+
+from engine.store.schema import account, call, notification, notification_attempt
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One notification claimed for sending, with what is needed to send it."""
+
+    id: int
+    call_id: int
+    seq: int
+    code: int
+    cause: int
+    event_time: float
+    tries: int  # attempts before this one
+    url: str
+    secret: str
+    claim: str
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    started_at: float
+    url: str
+    status: int | None
+    latency_ms: float
+    ok: bool
+    error: str = ""
+    excerpt: str = ""
+
+
+def _blocked() -> Any:
+    """An earlier notification of the same call is still pending."""
+    earlier = aliased(notification)
+    return exists().where(
+        earlier.c.call_id == notification.c.call_id,
+        earlier.c.seq < notification.c.seq,
+        earlier.c.state == "pending",
+    )
+
+
+def claim_ready(conn: Connection, now: float, limit: int, lease: float) -> list[Outgoing]:
+    """Claim notifications that are due and whose earlier ones (same call) are settled."""
+    blocked = _blocked()
+    query = (
+        select(
+            notification.c.id,
+            notification.c.call_id,
+            notification.c.seq,
+            notification.c.code,
+            notification.c.cause,
+            notification.c.event_time,
+            notification.c.tries,
+            account.c.callback_url,
+            account.c.signing_secret,
+        )
+        .join(call, call.c.id == notification.c.call_id)
+        .join(account, account.c.id == call.c.account_id)
+        .where(
+            notification.c.state == "pending",
+            notification.c.next_attempt_at <= now,
+            or_(notification.c.lease_until.is_(None), notification.c.lease_until < now),
+            ~blocked,
+        )
+        .order_by(notification.c.next_attempt_at)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(of=notification, skip_locked=True)
+    rows = conn.execute(query).all()
+    if not rows:
+        return []
+    token = secrets.token_hex(8)
+    conn.execute(
+        update(notification)
+        .where(notification.c.id.in_([r.id for r in rows]))
+        .values(lease_until=now + lease, claim=token)
+    )
+    return [
+        Outgoing(
+            r.id, r.call_id, r.seq, r.code, r.cause, r.event_time, r.tries,
+            r.callback_url, r.signing_secret, token,
+        )
+        for r in rows
+    ]
+
+
+def record_attempt(
+    conn: Connection,
+    item: Outgoing,
+    result: AttemptResult,
+    *,
+    next_attempt_at: float | None,
+    operator: str | None = None,
+) -> None:
+    """Store the attempt; mark the row delivered, re-scheduled, or failed for good.
+
+    ``next_attempt_at`` None after a failure means the schedule is exhausted.
+    """
+    conn.execute(
+        insert(notification_attempt).values(
+            notification_id=item.id,
+            started_at=result.started_at,
+            url=result.url,
+            status=result.status,
+            latency_ms=result.latency_ms,
+            ok=result.ok,
+            error=result.error[:1000],
+            response_excerpt=result.excerpt[:500],
+            operator=operator,
+        )
+    )
+    mine = and_(notification.c.id == item.id, notification.c.claim == item.claim)
+    values: dict[str, object] = {"tries": notification.c.tries + 1, "lease_until": None}
+    if result.ok:
+        values.update(state="delivered", delivered_at=result.started_at)
+    elif next_attempt_at is None:
+        values.update(state="failed")
+    else:
+        values.update(next_attempt_at=next_attempt_at)
+    conn.execute(update(notification).where(mine, notification.c.state == "pending").values(values))
+
+
+def next_ready(conn: Connection) -> float | None:
+    """Earliest time a pending notification, first in its call's line, may be claimed."""
+    due = conn.execute(
+        select(
+            func.min(func.coalesce(notification.c.lease_until, notification.c.next_attempt_at))
+        ).where(notification.c.state == "pending", ~_blocked())
+    ).scalar()
+    return float(due) if due is not None else None

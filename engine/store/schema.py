@@ -1,0 +1,155 @@
+"""The tables (SQLAlchemy Core). Alembic owns the real schema; this mirrors it.
+
+Times are Unix seconds as double precision: precise, index-friendly and the same on
+SQLite and PostgreSQL. Status codes are integers (``StatusCode`` values).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# BIGINT ids on PostgreSQL, INTEGER (rowid alias) on SQLite.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+account = Table(
+    "account",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("callback_url", Text, nullable=False),
+    Column("lang", String(2), nullable=False, server_default="en"),
+    Column("signing_secret", String(128), nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default="0"),
+    Column("created_at", Double, nullable=False),
+)
+
+call = Table(
+    "call",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("account.id"), nullable=False),
+    Column("caller", String(32), nullable=False),  # E.164
+    Column("callee", String(32), nullable=False),
+    Column("caller_national", String(32), nullable=False),  # as the customer sent it
+    Column("callee_national", String(32), nullable=False),
+    Column("duration", Integer, nullable=False),
+    Column("lang", String(2), nullable=False),
+    Column("state", SmallInteger, nullable=False),
+    Column("cause", Integer, nullable=False, server_default="0"),
+    Column("attempt", Integer, nullable=False, server_default="1"),
+    Column("notify_seq", Integer, nullable=False, server_default="0"),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("caller_answered_at", Double),
+    Column("callee_answered_at", Double),
+    Column("ended_at", Double),
+    Column("request", JSON, nullable=False),  # the request as received, password removed
+    Index("ix_call_account_id_id", "account_id", "id"),
+    Index("ix_call_state", "state"),
+)
+
+# Append-only audit trail: every event offered to a call, accepted or not.
+call_event = Table(
+    "call_event",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("call_id", Id, ForeignKey("call.id"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("at", Double, nullable=False),  # when it happened (event time)
+    Column("recorded_at", Double, nullable=False),
+    Column("source", String(16), nullable=False),  # carrier | timer | api | operator
+    Column("trigger", String(32), nullable=False),
+    Column("cause", Integer, nullable=False, server_default="0"),
+    Column("from_state", SmallInteger, nullable=False),
+    Column("to_state", SmallInteger),  # null when rejected
+    Column("accepted", Boolean, nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Index("ix_call_event_call_id_id", "call_id", "id"),
+)
+
+# Durable timers (DESIGN §2); carrier commands are timers due now.
+timer = Table(
+    "timer",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("call_id", Id, ForeignKey("call.id"), nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("due_at", Double, nullable=False),
+    Column("state", String(12), nullable=False),  # pending | running | done | cancelled
+    Column("dedupe_key", String(96), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("tries", Integer, nullable=False, server_default="0"),
+    Column("lease_until", Double),
+    Column("claim", String(32)),
+    Column("created_at", Double, nullable=False),
+    Column("fired_at", Double),
+    Column("result", Text, nullable=False, server_default=""),
+    UniqueConstraint("dedupe_key", name="uq_timer_dedupe_key"),
+    Index("ix_timer_state_due_at", "state", "due_at"),
+    Index("ix_timer_call_id", "call_id"),
+)
+
+# The outbox: one row per customer-visible state change, delivered in order per call.
+notification = Table(
+    "notification",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("call_id", Id, ForeignKey("call.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("attempt", Integer, nullable=False),  # the call attempt it belongs to
+    Column("code", SmallInteger, nullable=False),
+    Column("cause", Integer, nullable=False),
+    Column("event_time", Double, nullable=False),
+    Column("state", String(12), nullable=False),  # pending | delivered | failed
+    Column("tries", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", Double, nullable=False),
+    Column("lease_until", Double),
+    Column("claim", String(32)),
+    Column("created_at", Double, nullable=False),
+    Column("delivered_at", Double),
+    UniqueConstraint("call_id", "seq", name="uq_notification_call_id_seq"),
+    Index("ix_notification_state_next", "state", "next_attempt_at"),
+)
+
+notification_attempt = Table(
+    "notification_attempt",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("notification_id", Id, ForeignKey("notification.id"), nullable=False),
+    Column("started_at", Double, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("status", Integer),  # HTTP status, null when no response
+    Column("latency_ms", Double, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("error", Text, nullable=False, server_default=""),
+    Column("response_excerpt", Text, nullable=False, server_default=""),
+    Column("operator", String(64)),  # set when an operator asked for a re-send
+    Index("ix_notification_attempt_notification_id", "notification_id"),
+)

@@ -1,0 +1,100 @@
+"""Wakes a worker when work is due: at the next due time, when woken, and on a poll.
+
+APScheduler 3.11 (in-memory job store) is the clock (DESIGN §2); the database decides
+who does what, so a wake too many is harmless and a missed one is caught by the poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+log = logging.getLogger("callbridge.ticker")
+
+
+def make_scheduler() -> BackgroundScheduler:
+    return BackgroundScheduler(
+        executors={"default": {"type": "threadpool", "max_workers": 4}},
+        job_defaults={"coalesce": True, "max_instances": 32, "misfire_grace_time": None},
+        timezone=UTC,
+    )
+
+
+class Ticker:
+    """Runs ``work`` (which drains what is due and returns the next due time).
+
+    Never runs ``work`` twice at once: a wake that arrives while it runs makes it run
+    once more instead of being dropped.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        work: Callable[[], float | None],
+        scheduler: BackgroundScheduler,
+        poll: float,
+        retry_after: float = 1.0,
+    ) -> None:
+        self.name = name
+        self._work = work
+        self._scheduler = scheduler
+        self._poll = poll
+        self._retry_after = retry_after
+        self._state_lock = threading.Lock()
+        self._running = False
+        self._again = False
+        self._next_wake = float("inf")
+
+    def start(self) -> None:
+        self._scheduler.add_job(
+            self._tick, "interval", seconds=self._poll, id=f"{self.name}-poll",
+            replace_existing=True,
+        )
+        self.wake()
+
+    def wake(self, at: float | None = None) -> None:
+        """Make the worker run at ``at`` (Unix time), or now."""
+        if at is None:
+            at = time.time()
+        with self._state_lock:
+            if at >= self._next_wake:
+                return
+            self._next_wake = at
+        try:
+            self._scheduler.add_job(
+                self._tick,
+                "date",
+                run_date=datetime.fromtimestamp(at, UTC),
+                id=f"{self.name}-wake",
+                replace_existing=True,
+            )
+        except Exception:  # scheduler shut down: nothing to wake
+            log.debug("wake after shutdown ignored", exc_info=True)
+
+    def _tick(self) -> None:
+        with self._state_lock:
+            self._next_wake = float("inf")
+            self._again = True
+            if self._running:
+                return  # the running loop sees _again and goes once more
+            self._running = True
+        next_due: float | None = None
+        while True:
+            with self._state_lock:
+                if not self._again:
+                    self._running = False
+                    break
+                self._again = False
+            try:
+                next_due = self._work()
+            except Exception:
+                log.exception("%s: work failed; retrying", self.name)
+                next_due = time.time() + self._retry_after
+        if next_due is not None:
+            # Never spin: something due but not takeable now is retried shortly.
+            self.wake(max(next_due, time.time() + 0.01))

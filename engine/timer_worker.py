@@ -1,0 +1,192 @@
+"""Runs due timers: the start of dialling, the cut, the watchdog, carrier commands.
+
+Two transactions per timer keep the lock order the same everywhere (call row first,
+then timer rows): a short one claims due timers with a lease, then one per timer locks
+the call, checks the claim still holds, and applies the effect. A worker killed between
+the two leaves a lease that expires, and the timer is claimed again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, select
+
+from engine.carriers.base import Carrier, CarrierError, DialRequest
+from engine.codes import Cause
+from engine.codes import StatusCode as S
+from engine.config import TimerSettings
+from engine.events import Leg
+from engine.lifecycle import (
+    CUT,
+    DIAL,
+    HANGUP,
+    START,
+    WATCHDOG,
+    WATCHDOG_CAUSE,
+    Applied,
+    Lifecycle,
+    watchdog_trigger,
+)
+from engine.store import timers
+from engine.store.database import transaction
+from engine.store.schema import call
+from engine.store.timers import Due
+
+log = logging.getLogger("callbridge.timers")
+
+HANGUP_RETRY = 5.0
+HANGUP_MAX_TRIES = 10
+
+
+@dataclass(frozen=True, slots=True)
+class _Command:
+    due: Due
+    dial: DialRequest | None = None
+
+
+class TimerWorker:
+    """Claims and runs due timers; ``run_due`` is what the ticker calls."""
+
+    def __init__(
+        self,
+        db: Engine,
+        lifecycle: Lifecycle,
+        carrier: Carrier,
+        settings: TimerSettings,
+        clock: Callable[[], float],
+        on_applied: Callable[[Applied], None],
+    ) -> None:
+        self.db = db
+        self.lifecycle = lifecycle
+        self.carrier = carrier
+        self.settings = settings
+        self.clock = clock
+        self.on_applied = on_applied
+
+    def run_due(self) -> float | None:
+        """Run everything due now; return when the next timer is due."""
+        while True:
+            now = self.clock()
+            with transaction(self.db) as conn:
+                claimed = timers.claim_due(conn, now, self.settings.batch, self.settings.lease)
+            for due in claimed:
+                try:
+                    self._run_one(due)
+                except Exception:
+                    log.exception("timer %s (%s) failed; lease will expire", due.id, due.kind)
+            if len(claimed) < self.settings.batch:
+                break
+        with self.db.connect() as conn:
+            return timers.next_due(conn)
+
+    def _run_one(self, due: Due) -> None:
+        applied: Applied | None = None
+        command: _Command | None = None
+        with transaction(self.db) as conn:
+            state, attempt = _lock_call(conn, due.call_id)
+            now = self.clock()
+            if due.kind == HANGUP:
+                command = _Command(due)  # finished after the carrier has been told
+            elif not timers.finish(conn, due, now, "fired"):
+                return  # re-scheduled or taken over since we claimed it
+            elif due.attempt != attempt:
+                timers.finish(conn, due, now, f"skipped: call is on attempt {attempt}")
+            elif due.kind == START:
+                applied = self._apply(conn, due, "start", 0, now)
+            elif due.kind == CUT:
+                applied = self._apply(conn, due, "cut", int(Cause.NORMAL_CLEARING), due.due_at)
+            elif due.kind == WATCHDOG:
+                trigger = watchdog_trigger(state)
+                if trigger is not None:
+                    applied = self._apply(conn, due, trigger, WATCHDOG_CAUSE, now)
+            elif due.kind == DIAL:
+                command = self._dial_command(conn, due, state)
+            else:
+                log.error("unknown timer kind %r", due.kind)
+        if applied is not None:
+            self.on_applied(applied)
+        if command is not None:
+            self._run_command(command)
+
+    def _apply(self, conn: Connection, due: Due, trigger: str, cause: int, at: float) -> Applied:
+        return self.lifecycle.apply(
+            conn,
+            call_id=due.call_id,
+            attempt=due.attempt,
+            trigger=trigger,
+            cause=cause,
+            at=at,
+            source="timer",
+        )
+
+    def _dial_command(self, conn: Connection, due: Due, state: S) -> _Command | None:
+        leg = Leg(due.payload["leg"])
+        wanted = S.CALLS_STARTING if leg is Leg.CALLER else S.CALLER_CONNECTED
+        if state is not wanted:
+            return None  # the call moved on (e.g. the caller hung up first)
+        row = conn.execute(
+            select(
+                call.c.caller, call.c.callee, call.c.caller_national, call.c.callee_national
+            ).where(call.c.id == due.call_id)
+        ).one()
+        number, national = (
+            (row.caller, row.caller_national)
+            if leg is Leg.CALLER
+            else (row.callee, row.callee_national)
+        )
+        request = DialRequest(
+            call_id=due.call_id,
+            attempt=due.attempt,
+            leg=leg,
+            number=number,
+            national=national,
+            caller_id=row.caller,
+        )
+        return _Command(due, request)
+
+    def _run_command(self, command: _Command) -> None:
+        due = command.due
+        if command.dial is not None:
+            # At most once: the timer is already done; a dial lost to a crash here is
+            # ended by the watchdog rather than risking a second ring.
+            try:
+                self.carrier.dial(command.dial)
+            except CarrierError as exc:
+                self._report_failure(command.dial, str(exc))
+            return
+        # Hang-up: at least once (idempotent for every driver).
+        try:
+            self.carrier.hang_up(due.call_id, due.attempt, None)
+        except Exception as exc:
+            with transaction(self.db) as conn:
+                if due.tries >= HANGUP_MAX_TRIES:
+                    timers.finish(conn, due, self.clock(), f"gave up: {exc}", state="failed")
+                else:
+                    timers.release(conn, due, self.clock() + HANGUP_RETRY, f"error: {exc}")
+            return
+        with transaction(self.db) as conn:
+            timers.finish(conn, due, self.clock(), "carrier told")
+
+    def _report_failure(self, request: DialRequest, error: str) -> None:
+        with transaction(self.db) as conn:
+            applied = self.lifecycle.apply(
+                conn,
+                call_id=request.call_id,
+                attempt=request.attempt,
+                trigger=f"{request.leg.value}_failed",
+                cause=int(Cause.DESTINATION_OUT_OF_ORDER),
+                at=self.clock(),
+                source="carrier",
+                detail=f"dial failed: {error}",
+            )
+        self.on_applied(applied)
+
+
+def _lock_call(conn: Connection, call_id: int) -> tuple[S, int]:
+    row = conn.execute(
+        select(call.c.state, call.c.attempt).where(call.c.id == call_id).with_for_update()
+    ).one()
+    return S(row.state), int(row.attempt)

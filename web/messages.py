@@ -1,0 +1,60 @@
+"""The Voice API's messages, word for word from the seed, and their Turkish counterparts."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Lang = Literal["en", "tr"]
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "received": {"en": "Request Received", "tr": "İstek Alındı"},
+    "missing": {"en": "Missing Parameter ({name})", "tr": "Eksik Parametre ({name})"},
+    "invalid": {
+        "en": "Invalid Parameter ({name}): {reason}",
+        "tr": "Geçersiz Parametre ({name}): {reason}",
+    },
+    "bad_user": {"en": "User Information Is Invalid", "tr": "Kullanıcı Bilgileri Geçersiz"},
+    "method": {
+        "en": "Method Not Allowed: registration requests must use POST",
+        "tr": "İzin Verilmeyen Yöntem: kayıt istekleri POST ile yapılmalıdır",
+    },
+    "body": {
+        "en": "Invalid Request Body: send form fields or a JSON object",
+        "tr": "Geçersiz İstek Gövdesi: form alanları ya da bir JSON nesnesi gönderin",
+    },
+    "unavailable": {
+        "en": "Service Temporarily Unavailable: please retry shortly",
+        "tr": "Hizmet Geçici Olarak Kullanılamıyor: lütfen kısa süre sonra yeniden deneyin",
+    },
+    "not_found": {"en": "Not Found", "tr": "Bulunamadı"},
+    "internal": {
+        "en": "Internal Error: the request was not registered",
+        "tr": "İç Hata: istek kaydedilmedi",
+    },
+}
+
+REASONS: dict[str, dict[str, str]] = {
+    "not_phone": {"en": "Not a phone number", "tr": "Telefon numarası değil"},
+    "same_number": {
+        "en": "Must differ from the caller",
+        "tr": "Arayan numaradan farklı olmalı",
+    },
+    "not_numerical": {"en": "Must be numerical", "tr": "Sayısal olmalı"},
+    "not_whole": {
+        "en": "Must be a whole number of seconds",
+        "tr": "Tam sayı olarak saniye olmalı",
+    },
+    "not_positive": {"en": "Must be greater than zero", "tr": "Sıfırdan büyük olmalı"},
+    "too_long": {"en": "Must be at most {max} seconds", "tr": "En fazla {max} saniye olmalı"},
+    "lang": {"en": "Must be en or tr", "tr": "en ya da tr olmalı"},
+    "too_large": {"en": "Too long", "tr": "Çok uzun"},
+    "single": {"en": "Must be a single value", "tr": "Tek bir değer olmalı"},
+}
+
+
+def message(key: str, lang: Lang, **fields: object) -> str:
+    return MESSAGES[key][lang].format(**fields)
+
+
+def reason(key: str, lang: Lang, **fields: object) -> str:
+    return REASONS[key][lang].format(**fields)
