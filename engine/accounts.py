@@ -18,7 +18,7 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.errors import AccountExists, AccountNotFound
-from engine.store.database import transaction
+from engine.store.database import reading, transaction
 from engine.store.schema import account
 
 _hasher = PasswordHasher()
@@ -128,7 +128,7 @@ class CredentialChecker:
             hit = self._cache.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
-        with self._db.connect() as conn:
+        with reading(self._db) as conn:
             row = (
                 conn.execute(select(account).where(account.c.username == username))
                 .mappings()

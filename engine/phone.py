@@ -9,7 +9,7 @@ import phonenumbers
 
 from engine.errors import InvalidPhoneNumber
 
-_ALLOWED = re.compile(r"^\+?[0-9][0-9 ()\-.]{2,30}$")
+_ALLOWED = re.compile(r"^\+?[0-9(][0-9 ()\-.]{2,30}$")
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,13 +72,13 @@ class TimerWorker:
             now = self.clock()
             with transaction(self.db) as conn:
                 claimed = timers.claim_due(conn, now, self.settings.batch, self.settings.lease)
+            if not claimed:
+                break
             for due in claimed:
                 try:
                     self._run_one(due)
                 except Exception:
                     log.exception("timer %s (%s) failed; lease will expire", due.id, due.kind)
-            if len(claimed) < self.settings.batch:
-                break
         with self.db.connect() as conn:
             return timers.next_due(conn)
 

@@ -7,6 +7,7 @@ Every answer, error or not, is ``{"success": ..., "message": ...}`` in the reque
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, cast
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -23,6 +24,7 @@ log = logging.getLogger("callbridge.api")
 
 bp = Blueprint("api", __name__)
 
+_DIGITS = re.compile(r"^[0-9]+$")
 FIELDS = ("username", "password", "caller", "callee", "duration")
 MAX_FIELD = 256
 
@@ -93,9 +95,9 @@ def _phone(data: dict[str, Any], name: str, lang: Lang) -> PhoneNumber:
 
 def _duration(data: dict[str, Any], lang: Lang) -> int:
     text = _text(data, "duration", lang)
-    if not text.isdigit() or not text.isascii():
+    if not _DIGITS.match(text):
         key = "not_numerical"
-        if text.lstrip("-").isdigit():
+        if _DIGITS.match(text.removeprefix("-")):
             key = "not_positive"
         elif _is_number(text):
             key = "not_whole"
@@ -119,7 +121,7 @@ def _is_number(text: str) -> bool:
         float(text)
     except ValueError:
         return False
-    return True
+    return text.isascii()
 
 
 @bp.route("/api/v1/calls", methods=["POST"])

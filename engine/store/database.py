@@ -85,6 +85,22 @@ def transaction(engine: Engine) -> Iterator[Connection]:
         raise
 
 
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads, with the same error translation as :func:`transaction`."""
+    try:
+        with engine.connect() as conn:
+            yield conn
+    except OperationalError as exc:
+        if _is_connection_problem(exc):
+            raise StoreUnavailable(str(exc.orig)) from exc
+        raise
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise StoreUnavailable(str(exc.orig)) from exc
+        raise
+
+
 def _is_connection_problem(exc: OperationalError) -> bool:
     if exc.connection_invalidated:
         return True

@@ -1,0 +1,156 @@
+"""The outbox against a real HTTP receiver on 127.0.0.1: order, retries, nothing lost."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+from sqlalchemy import select, update
+
+from engine.events import Leg, LegEventKind
+from engine.store.schema import account, notification, notification_attempt
+from tests.integration.conftest import Harness
+from tests.support import Receiver
+
+
+def attempts(h: Harness, call_id: int) -> list[tuple[int, int | None, bool, str]]:
+    with h.db.connect() as conn:
+        rows = conn.execute(
+            select(notification.c.seq, notification_attempt.c.status,
+                   notification_attempt.c.ok, notification_attempt.c.error)
+            .join(notification, notification.c.id == notification_attempt.c.notification_id)
+            .where(notification.c.call_id == call_id)
+            .order_by(notification_attempt.c.id)
+        ).all()
+    return [(r.seq, r.status, r.ok, r.error) for r in rows]
+
+
+def test_delivers_every_change_in_order_with_the_seed_query(
+    harness: Harness, receiver: Receiver
+) -> None:
+    call_id = harness.bridge()
+    harness.flush_notifications()
+    harness.event(call_id, Leg.CALLER, LegEventKind.HUNG_UP, cause=16)
+    harness.flush_notifications()
+    assert receiver.codes(call_id) == [0, 1, 2, 11]
+    hit = receiver.answered[-1]
+    assert hit.path == "/callback"
+    assert hit.query == {
+        "id": str(call_id), "code": "11", "desc": "CALLER_CLOSED", "cause": "16",
+        "time": str(int(harness.clock())),
+    }
+    assert [n.state for n in harness.notifications(call_id)] == ["delivered"] * 4
+
+
+def test_requests_carry_standard_webhooks_signatures(harness: Harness, receiver: Receiver) -> None:
+    harness.register()
+    harness.timers.run_due()
+    harness.flush_notifications()
+    with harness.db.connect() as conn:
+        secret = conn.execute(select(account.c.signing_secret)).scalar_one()
+    hit = receiver.answered[0]
+    msg_id, ts = hit.headers["webhook-id"], hit.headers["webhook-timestamp"]
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    expected = base64.b64encode(
+        hmac.new(key, f"{msg_id}.{ts}.".encode(), hashlib.sha256).digest()
+    ).decode()
+    assert hit.headers["webhook-signature"] == f"v1,{expected}"
+    assert int(ts) == int(harness.clock())
+
+
+def test_a_failing_receiver_gets_retries_in_order_and_loses_nothing(
+    harness: Harness, receiver: Receiver
+) -> None:
+    receiver.mode = "error"
+    call_id = harness.bridge()
+    harness.flush_notifications()
+    # Only the first notification is tried; the ones after it wait their turn.
+    assert attempts(harness, call_id) == [(1, 500, False, "HTTP 500")]
+    harness.clock.advance(5)  # second try after 5 s
+    harness.flush_notifications()
+    assert [a[0] for a in attempts(harness, call_id)] == [1, 1]
+    receiver.mode = "ok"
+    harness.clock.advance(300)  # third try after 5 min
+    harness.flush_notifications()
+    assert receiver.codes(call_id) == [0, 1, 2]
+    assert receiver.codes(call_id, answered_only=False) == [0, 0, 0, 1, 2]
+    assert [a[2] for a in attempts(harness, call_id)] == [False, False, True, True, True]
+
+
+def test_a_receiver_that_is_down_then_back(harness: Harness, receiver: Receiver) -> None:
+    receiver.stop()
+    call_id = harness.bridge()
+    harness.flush_notifications()
+    (first,) = attempts(harness, call_id)
+    assert first[1] is None and not first[2] and "Connect" in first[3]
+    receiver.start()
+    harness.clock.advance(5)
+    harness.flush_notifications()
+    assert receiver.codes(call_id) == [0, 1, 2]
+
+
+def test_a_slow_answer_does_not_count(harness: Harness, receiver: Receiver) -> None:
+    receiver.mode, receiver.delay = "slow", 1.0  # the harness timeout is 0.5 s
+    call_id = harness.register()
+    harness.timers.run_due()
+    harness.flush_notifications()
+    (only,) = attempts(harness, call_id)
+    assert not only[2] and ("Timeout" in only[3] or "timeout" in only[3])
+    receiver.mode = "ok"
+    harness.clock.advance(5)
+    harness.flush_notifications()
+    assert harness.notifications(call_id)[0].state == "delivered"
+
+
+def test_retries_follow_the_schedule_then_give_up_and_let_the_next_go(
+    harness: Harness, receiver: Receiver
+) -> None:
+    receiver.mode = "error"
+    call_id = harness.register()
+    harness.timers.run_due()
+    harness.event(call_id, Leg.CALLER, LegEventKind.BUSY, cause=17)
+    schedule = harness.sender.settings.schedule
+    harness.flush_notifications()
+    for delay in schedule[1:]:
+        harness.clock.advance(delay - 0.01)
+        harness.flush_notifications()
+        assert len(attempts(harness, call_id)) < len(schedule)  # not yet
+        harness.clock.advance(0.02)
+        harness.flush_notifications()
+    first = harness.notifications(call_id)[0]
+    assert first.state == "failed" and first.tries == len(schedule)
+    assert sum(delay for delay in schedule) > 3600 * 24  # retried for more than a day
+    # The next one was tried as soon as the first was given up.
+    assert receiver.codes(call_id, answered_only=False)[-1] == 3
+    receiver.mode = "ok"
+    harness.clock.advance(5)
+    harness.flush_notifications()
+    assert receiver.codes(call_id) == [3]
+
+
+def test_an_expired_lease_is_sent_again(harness: Harness, receiver: Receiver) -> None:
+    call_id = harness.register()
+    harness.timers.run_due()
+    from engine.store import outbox
+    from engine.store.database import transaction
+
+    with transaction(harness.db) as conn:  # a sender claims it and dies
+        (item,) = outbox.claim_ready(conn, harness.clock(), 10, lease=15)
+    harness.flush_notifications()
+    assert receiver.codes(call_id) == []
+    harness.clock.advance(16)
+    harness.flush_notifications()
+    assert receiver.codes(call_id) == [0]
+    assert item.call_id == call_id
+
+
+def test_callback_url_query_is_kept(harness: Harness, receiver: Receiver) -> None:
+    with harness.db.begin() as conn:
+        conn.execute(update(account).values(callback_url=receiver.url + "?token=abc&x=1"))
+    call_id = harness.register()
+    harness.timers.run_due()
+    harness.flush_notifications()
+    hit = receiver.answered[0]
+    assert hit.query["token"] == "abc" and hit.query["x"] == "1"
+    assert hit.query["id"] == str(call_id)
