@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -160,7 +161,5 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 
 def _hasher_dummy_verify(password: str) -> None:
-    try:
+    with contextlib.suppress(VerificationError):
         _hasher.verify(_DUMMY_HASH, password)
-    except VerificationError:
-        pass

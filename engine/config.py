@@ -61,7 +61,7 @@ class NotificationSettings(BaseModel):
     timeout: float = Field(default=10.0, gt=0)
     # Standard Webhooks retry schedule, seconds after the previous attempt.
     schedule: list[float] = Field(
-        default_factory=lambda: [0, 5, 300, 1800, 7200, 18000, 36000, 36000]
+        default_factory=lambda: [0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
     )
     jitter: float = Field(default=0.1, ge=0, le=1)  # +/- fraction of each delay
     senders: int = Field(default=16, ge=1, le=256)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from engine.codes import Cause
 from engine.codes import StatusCode as S
@@ -20,6 +20,7 @@ from engine.events import Leg
 from engine.machine import CallMachine, Move, effects_for
 from engine.phone import PhoneNumber
 from engine.store import timers
+from engine.store.prepared import Prepared, insert_columns
 from engine.store.schema import call, call_event, notification
 
 log = logging.getLogger("callbridge.lifecycle")
@@ -114,102 +115,99 @@ class Lifecycle:
         A move the machine does not allow, or an event of another attempt, changes
         nothing but its audit row (``accepted = false`` with the reason).
         """
-        row = (
-            conn.execute(
-                select(
-                    call.c.state,
-                    call.c.attempt,
-                    call.c.notify_seq,
-                    call.c.duration,
-                )
-                .where(call.c.id == call_id)
-                .with_for_update()
-            )
-            .mappings()
-            .first()
-        )
-        if row is None:
+        found = _LOCK_CALL.first(conn, {"p_id": call_id})
+        if found is None:
             raise CallNotFound(call_id)
+        row = _Locked(*found)
         now = self.clock()
-        state = S(row["state"])
-        if attempt != row["attempt"]:
-            move = Move(trigger, state, None, reason=f"event of attempt {attempt}, call is on "
-                        f"attempt {row['attempt']}")
+        state = S(row.state)
+        if attempt != row.attempt:
+            move = Move(
+                trigger,
+                state,
+                None,
+                reason=f"event of attempt {attempt}, call is on attempt {row.attempt}",
+            )
         else:
             move = self.machine.fire(state, trigger)
-        reason = move.reason or detail
-        conn.execute(
-            insert(call_event).values(
-                call_id=call_id,
-                attempt=attempt,
-                at=at,
-                recorded_at=now,
-                source=source,
-                trigger=trigger,
-                cause=cause,
-                from_state=int(state),
-                to_state=int(move.dest) if move.dest is not None else None,
-                accepted=move.accepted,
-                reason=reason[:1000],
-            )
+        _INSERT_EVENT.execute(
+            conn,
+            {
+                "call_id": call_id,
+                "attempt": attempt,
+                "at": at,
+                "recorded_at": now,
+                "source": source,
+                "trigger": trigger,
+                "cause": cause,
+                "from_state": int(state),
+                "to_state": int(move.dest) if move.dest is not None else None,
+                "accepted": move.accepted,
+                "reason": (move.reason or detail)[:1000],
+            },
         )
         if not move.changes_state:
             if not move.accepted:
-                log.info(
-                    "event rejected",
-                    extra={"call_id": call_id, "trigger": trigger, "reason": move.reason},
-                )
+                log.info("call %s: %s rejected: %s", call_id, trigger, move.reason)
             return Applied(call_id, move)
 
         assert move.dest is not None
         dest = move.dest
         effects = effects_for(move)
-        attempt = row["attempt"] + (1 if trigger == "redial" else 0)
-        seq = row["notify_seq"] + 1
-        values: dict[str, Any] = {
-            "state": int(dest),
-            "cause": cause,
-            "updated_at": now,
-            "notify_seq": seq,
-            "attempt": attempt,
-        }
+        attempt = row.attempt + (1 if trigger == "redial" else 0)
+        seq = row.notify_seq + 1
+        caller_at, callee_at, ended_at = row.caller_answered_at, row.callee_answered_at, None
         if dest is S.CALLER_CONNECTED:
-            values["caller_answered_at"] = at
+            caller_at = at
         elif dest is S.CALLEE_CONNECTED:
-            values["callee_answered_at"] = at
+            callee_at = at
         elif dest.is_final:
-            values["ended_at"] = at
+            ended_at = at
         elif dest is S.CALLS_STARTING:
-            values.update(caller_answered_at=None, callee_answered_at=None, ended_at=None)
-        conn.execute(update(call).where(call.c.id == call_id).values(values))
-        conn.execute(
-            insert(notification).values(
-                call_id=call_id,
-                seq=seq,
-                attempt=attempt,
-                code=int(dest),
-                cause=cause,
-                event_time=at,
-                state="pending",
-                tries=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
+            caller_at = callee_at = None
+        _UPDATE_CALL.execute(
+            conn,
+            {
+                "p_id": call_id,
+                "p_state": int(dest),
+                "p_cause": cause,
+                "p_updated_at": now,
+                "p_notify_seq": seq,
+                "p_attempt": attempt,
+                "p_caller_at": caller_at,
+                "p_callee_at": callee_at,
+                "p_ended_at": ended_at,
+            },
         )
-        wake: list[float] = [now]
+        _INSERT_NOTIFICATION.execute(
+            conn,
+            {
+                "call_id": call_id,
+                "seq": seq,
+                "attempt": attempt,
+                "code": int(dest),
+                "cause": cause,
+                "event_time": at,
+                "state": "pending",
+                "tries": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            },
+        )
+        new_timers: list[dict[str, Any]] = []
 
         def timer(kind: str, due: float, key: str, payload: dict[str, Any] | None = None) -> None:
-            timers.schedule(
-                conn,
-                call_id=call_id,
-                kind=kind,
-                attempt=attempt,
-                due_at=due,
-                now=now,
-                key=f"{call_id}:{attempt}:{key}",
-                payload=payload,
+            new_timers.append(
+                timers.timer_row(
+                    call_id=call_id,
+                    kind=kind,
+                    attempt=attempt,
+                    due_at=due,
+                    now=now,
+                    key=f"{call_id}:{attempt}:{key}",
+                    payload=payload,
+                )
             )
-            wake.append(due)
 
         if effects.dial_caller:
             timer(DIAL, now, f"{DIAL}:caller", {"leg": Leg.CALLER.value})
@@ -218,20 +216,67 @@ class Lifecycle:
         if effects.watchdog:
             timer(WATCHDOG, now + self.watchdog_seconds, WATCHDOG)
         if effects.schedule_cut:
-            timers.cancel_for_call(conn, call_id, attempt=attempt, kinds=(WATCHDOG,))
-            timer(CUT, at + row["duration"], CUT)
+            # The watchdog stays: in CALLEE_CONNECTED it finds nothing to do, and the cut
+            # bounds the call. Leaving it saves a statement on every bridged call.
+            timer(CUT, at + row.duration, CUT)
         if effects.end_attempt:
             timers.cancel_for_call(conn, call_id, attempt=attempt, kinds=(CUT, WATCHDOG, DIAL))
             timer(HANGUP, now, HANGUP)
-        log.info(
-            "call %s: %s -> %s (%s)",
-            call_id,
-            state.name,
-            dest.name,
-            trigger,
-            extra={"call_id": call_id, "from": state.name, "to": dest.name, "trigger": trigger},
-        )
-        return Applied(call_id, move, wake_at=min(wake), notified=True)
+        timers.schedule_rows(conn, new_timers)
+        log.debug("call %s: %s -> %s (%s)", call_id, state.name, dest.name, trigger)
+        wake = min([t["due_at"] for t in new_timers], default=None)
+        return Applied(call_id, move, wake_at=wake, notified=True)
+
+
+class _Locked(NamedTuple):
+    state: int
+    attempt: int
+    notify_seq: int
+    duration: int
+    caller_answered_at: float | None
+    callee_answered_at: float | None
+
+
+_LOCK_CALL = Prepared(
+    select(
+        call.c.state,
+        call.c.attempt,
+        call.c.notify_seq,
+        call.c.duration,
+        call.c.caller_answered_at,
+        call.c.callee_answered_at,
+    )
+    .where(call.c.id == bindparam("p_id"))
+    .with_for_update()
+)
+_UPDATE_CALL = Prepared(
+    update(call)
+    .where(call.c.id == bindparam("p_id"))
+    .values(
+        state=bindparam("p_state"),
+        cause=bindparam("p_cause"),
+        updated_at=bindparam("p_updated_at"),
+        notify_seq=bindparam("p_notify_seq"),
+        attempt=bindparam("p_attempt"),
+        caller_answered_at=bindparam("p_caller_at"),
+        callee_answered_at=bindparam("p_callee_at"),
+        ended_at=bindparam("p_ended_at"),
+    )
+)
+_INSERT_EVENT = Prepared(
+    insert_columns(
+        call_event,
+        ["call_id", "attempt", "at", "recorded_at", "source", "trigger", "cause",
+         "from_state", "to_state", "accepted", "reason"],
+    )
+)  # fmt: skip
+_INSERT_NOTIFICATION = Prepared(
+    insert_columns(
+        notification,
+        ["call_id", "seq", "attempt", "code", "cause", "event_time", "state", "tries",
+         "next_attempt_at", "created_at"],
+    )
+)  # fmt: skip
 
 
 def watchdog_trigger(state: S) -> str | None:

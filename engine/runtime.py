@@ -15,6 +15,7 @@ import httpx
 from sqlalchemy import Engine as SqlEngine
 
 from engine.accounts import CredentialChecker
+from engine.applier import EventApplier
 from engine.carriers.base import Carrier
 from engine.carriers.sim import SimCarrier
 from engine.config import Settings
@@ -57,6 +58,7 @@ class Engine:
         self.db = db or make_engine(settings.url)
         self.machine = CallMachine()
         self.lifecycle = Lifecycle(self.machine, clock, settings.timers.watchdog)
+        self.applier = EventApplier(self.db, self.lifecycle, self._after_commit)
         self.credentials = CredentialChecker(self.db, ttl=settings.api.credential_cache_seconds)
         self._carrier = carrier
         self._http_client = http_client
@@ -91,7 +93,9 @@ class Engine:
             "timers", self.timer_worker.run_due, self._scheduler, self.settings.timers.poll_interval
         )
         self.notify_ticker = Ticker(
-            "notifications", self.sender.run_ready, self._scheduler,
+            "notifications",
+            self.sender.run_ready,
+            self._scheduler,
             self.settings.timers.poll_interval,
         )
         self.sender.on_settled = self.notify_ticker.wake
@@ -138,20 +142,11 @@ class Engine:
         return call_id
 
     def apply_event(self, event: LegEvent) -> Applied:
-        """Apply one carrier event in its own transaction (the carriers' sink)."""
-        with transaction(self.db) as conn:
-            applied = self.lifecycle.apply(
-                conn,
-                call_id=event.call_id,
-                attempt=event.attempt,
-                trigger=event.trigger,
-                cause=event.cause,
-                at=event.at,
-                source="carrier",
-                detail=event.detail,
-            )
-        self._after_commit(applied)
-        return applied
+        """Apply one carrier event; returns once committed (the carriers' sink).
+
+        Concurrent events share a transaction (group commit, engine/applier.py).
+        """
+        return self.applier.apply(event)
 
     def _after_commit(self, applied: Applied) -> None:
         if applied.wake_at is not None and self.timer_ticker is not None:

@@ -52,7 +52,10 @@ class Ticker:
 
     def start(self) -> None:
         self._scheduler.add_job(
-            self._tick, "interval", seconds=self._poll, id=f"{self.name}-poll",
+            self._tick,
+            "interval",
+            seconds=self._poll,
+            id=f"{self.name}-poll",
             replace_existing=True,
         )
         self.wake()

@@ -34,7 +34,9 @@ def _admin(url: str) -> Engine:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A migrated, empty database: a file for SQLite, a fresh schema on PostgreSQL."""
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("db") / "callbridge.db"

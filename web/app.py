@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 from engine.config import Settings
 from engine.runtime import Engine
 from web import api
+from web.messages import Lang
 
 log = logging.getLogger("callbridge.web")
 
@@ -35,7 +36,7 @@ def create_app(engine: Engine, settings: Settings | None = None) -> Flask:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
-        lang = "tr" if request.args.get("lang") == "tr" else "en"
+        lang: Lang = "tr" if request.args.get("lang") == "tr" else "en"
         if exc.code == 405:
             text = api.message("method", lang)
         elif exc.code == 404:
@@ -52,7 +53,7 @@ def create_app(engine: Engine, settings: Settings | None = None) -> Flask:
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        lang = "tr" if request.args.get("lang") == "tr" else "en"
+        lang: Lang = "tr" if request.args.get("lang") == "tr" else "en"
         return api.answer(500, False, api.message("internal", lang))
 
     return app

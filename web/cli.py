@@ -70,14 +70,12 @@ def serve(host: str | None, port: int | None, log_level: str) -> None:
     )
 
     def _stop(_sig: int, _frame: FrameType | None) -> None:
-        server.close()
+        raise SystemExit(0)  # waitress's loop ends on SystemExit and stops its threads
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     try:
         server.run()
-    except OSError:
-        pass  # the listening socket was closed by the signal handler
     finally:
         engine.stop()
         engine.db.dispose()
@@ -129,9 +127,7 @@ def account_create(username: str, password: str, callback_url: str, lang: str) -
     upgrade(settings.url)
     engine = make_engine(settings.url, pool_size=1)
     try:
-        account_id, secret = accounts.create_account(
-            engine, username, password, callback_url, lang
-        )
+        account_id, secret = accounts.create_account(engine, username, password, callback_url, lang)
     except (AccountExists, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:

@@ -88,8 +88,16 @@ def claim_ready(conn: Connection, now: float, limit: int, lease: float) -> list[
     )
     return [
         Outgoing(
-            r.id, r.call_id, r.seq, r.code, r.cause, r.event_time, r.tries,
-            r.callback_url, r.signing_secret, token,
+            r.id,
+            r.call_id,
+            r.seq,
+            r.code,
+            r.cause,
+            r.event_time,
+            r.tries,
+            r.callback_url,
+            r.signing_secret,
+            token,
         )
         for r in rows
     ]

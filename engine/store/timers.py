@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, null, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from engine.store.prepared import Prepared
 from engine.store.schema import timer
 
 
@@ -26,6 +28,65 @@ class Due:
     tries: int  # claims so far, this one included
 
 
+_TIMER_COLUMNS = (
+    "call_id", "kind", "attempt", "due_at", "state", "dedupe_key", "payload", "tries",
+    "created_at", "result",
+)  # fmt: skip
+_UPSERTS: dict[str, Prepared] = {}
+_CANCELS: dict[tuple[bool, tuple[str, ...]], Prepared] = {}
+
+
+def _upsert(dialect: str) -> Prepared:
+    """INSERT ... ON CONFLICT (dedupe_key) DO UPDATE: built once per dialect."""
+    stmt = _UPSERTS.get(dialect)
+    if stmt is None:
+        ins = pg_insert(timer) if dialect == "postgresql" else sqlite_insert(timer)
+        ins = ins.values({name: bindparam(name) for name in _TIMER_COLUMNS})
+        stmt = Prepared(
+            ins.on_conflict_do_update(
+                index_elements=[timer.c.dedupe_key],
+                set_={
+                    "due_at": ins.excluded.due_at,
+                    "state": ins.excluded.state,
+                    "lease_until": null(),
+                    "claim": null(),
+                },
+            )
+        )
+        _UPSERTS[dialect] = stmt
+    return stmt
+
+
+def timer_row(
+    *,
+    call_id: int,
+    kind: str,
+    attempt: int,
+    due_at: float,
+    now: float,
+    key: str,
+    payload: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "call_id": call_id,
+        "kind": kind,
+        "attempt": attempt,
+        "due_at": due_at,
+        "state": "pending",
+        "dedupe_key": key,
+        "payload": json.dumps(payload or {}),  # JSON as text: rows go straight to the driver
+        "tries": 0,
+        "created_at": now,
+        "result": "",
+    }
+
+
+def schedule_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Create timers, or move existing ones (same dedupe key) and make them pending again."""
+    if rows:
+        _upsert(conn.dialect.name).run_many(conn, rows)
+
+
 def schedule(
     conn: Connection,
     *,
@@ -38,36 +99,50 @@ def schedule(
     payload: dict[str, Any] | None = None,
 ) -> None:
     """Create the timer, or move it to ``due_at`` and make it pending again."""
-    values = {
-        "call_id": call_id,
-        "kind": kind,
-        "attempt": attempt,
-        "due_at": due_at,
-        "state": "pending",
-        "dedupe_key": key,
-        "payload": payload or {},
-        "created_at": now,
-    }
-    ins = pg_insert(timer) if conn.dialect.name == "postgresql" else sqlite_insert(timer)
-    stmt = ins.values(values).on_conflict_do_update(
-        index_elements=[timer.c.dedupe_key],
-        set_={"due_at": due_at, "state": "pending", "lease_until": None, "claim": None},
+    schedule_rows(
+        conn,
+        [
+            timer_row(
+                call_id=call_id,
+                kind=kind,
+                attempt=attempt,
+                due_at=due_at,
+                now=now,
+                key=key,
+                payload=payload,
+            )
+        ],
     )
-    conn.execute(stmt)
 
 
 def cancel_for_call(
     conn: Connection, call_id: int, *, attempt: int | None = None, kinds: Iterable[str] = ()
 ) -> int:
     """Cancel pending (and claimed, not yet finished) timers of a call; returns how many."""
-    conds = [timer.c.call_id == call_id, timer.c.state.in_(("pending", "running"))]
-    if attempt is not None:
-        conds.append(timer.c.attempt == attempt)
     kinds = tuple(kinds)
-    if kinds:
-        conds.append(timer.c.kind.in_(kinds))
-    result = conn.execute(update(timer).where(*conds).values(state="cancelled"))
-    return int(result.rowcount or 0)
+    key = (attempt is not None, kinds)
+    stmt = _CANCELS.get(key)
+    if stmt is None:
+        conds = [
+            timer.c.call_id == bindparam("c_call_id"),
+            timer.c.state.in_([bindparam("c_pending"), bindparam("c_running")]),
+        ]
+        if attempt is not None:
+            conds.append(timer.c.attempt == bindparam("c_attempt"))
+        if kinds:
+            conds.append(timer.c.kind.in_([bindparam(f"c_kind{i}") for i in range(len(kinds))]))
+        stmt = Prepared(update(timer).where(*conds).values(state=bindparam("c_state")))
+        _CANCELS[key] = stmt
+    params: dict[str, Any] = {
+        "c_call_id": call_id,
+        "c_state": "cancelled",
+        "c_pending": "pending",
+        "c_running": "running",
+        **{f"c_kind{i}": kind for i, kind in enumerate(kinds)},
+    }
+    if attempt is not None:
+        params["c_attempt"] = attempt
+    return stmt.execute(conn, params)
 
 
 def claim_due(conn: Connection, now: float, limit: int, lease: float) -> list[Due]:
@@ -100,7 +175,13 @@ def claim_due(conn: Connection, now: float, limit: int, lease: float) -> list[Du
     )
     return [
         Due(
-            r["id"], r["call_id"], r["kind"], r["attempt"], r["due_at"], r["payload"], token,
+            r["id"],
+            r["call_id"],
+            r["kind"],
+            r["attempt"],
+            r["due_at"],
+            r["payload"],
+            token,
             r["tries"] + 1,
         )
         for r in rows

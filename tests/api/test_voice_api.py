@@ -37,10 +37,7 @@ def client(db: Engine, db_url: str) -> Iterator[FlaskClient]:
 
 def post(client: FlaskClient, as_json: bool = False, **fields: Any) -> tuple[int, dict[str, Any]]:
     data = {k: v for k, v in {**GOOD, **fields}.items() if v is not None}
-    if as_json:
-        response = client.post(URL, json=data)
-    else:
-        response = client.post(URL, data=data)
+    response = client.post(URL, json=data) if as_json else client.post(URL, data=data)
     assert response.is_json
     body = response.get_json()
     assert set(body) <= {"success", "message", "id"}
@@ -94,7 +91,9 @@ def test_first_problem_is_named(client: FlaskClient) -> None:
 
 
 @pytest.mark.parametrize("field", ["caller", "callee"])
-@pytest.mark.parametrize("value", ["abc", "123", "53200000011234", "532-CALL-ME", "+", "5320000001x"])
+@pytest.mark.parametrize(
+    "value", ["abc", "123", "53200000011234", "532-CALL-ME", "+", "5320000001x"]
+)
 @pytest.mark.parametrize(
     ("lang", "message"),
     [
@@ -153,7 +152,8 @@ def test_lang_is_case_insensitive(client: FlaskClient) -> None:
 
 
 @pytest.mark.parametrize(
-    ("lang", "message"), [("en", "User Information Is Invalid"), ("tr", "Kullanıcı Bilgileri Geçersiz")]
+    ("lang", "message"),
+    [("en", "User Information Is Invalid"), ("tr", "Kullanıcı Bilgileri Geçersiz")],
 )
 @pytest.mark.parametrize("who", [{"password": "wrong"}, {"username": "nobody"}])
 def test_bad_credentials(client: FlaskClient, lang: str, message: str, who: dict[str, str]) -> None:
@@ -175,7 +175,9 @@ def test_disabled_account_is_refused(client: FlaskClient, db: Engine) -> None:
         ("tr", "İzin Verilmeyen Yöntem: kayıt istekleri POST ile yapılmalıdır"),
     ],
 )
-def test_other_methods_are_refused(client: FlaskClient, method: str, lang: str, message: str) -> None:
+def test_other_methods_are_refused(
+    client: FlaskClient, method: str, lang: str, message: str
+) -> None:
     response = client.open(URL, method=method, query_string={"lang": lang})
     assert response.status_code == 405
     assert response.get_json() == {"success": False, "message": message}

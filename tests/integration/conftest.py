@@ -34,8 +34,9 @@ class Harness:
     account_id: int
     applied: list[Applied]
 
-    def register(self, caller: str = "5320000001", callee: str = "5320000002",
-                 duration: int = 60) -> int:
+    def register(
+        self, caller: str = "5320000001", callee: str = "5320000002", duration: int = 60
+    ) -> int:
         with transaction(self.db) as conn:
             call_id, _ = self.lifecycle.register(
                 conn,
@@ -48,13 +49,19 @@ class Harness:
             )
         return call_id
 
-    def event(self, call_id: int, leg: Leg, kind: LegEventKind, cause: int = 0,
-              attempt: int = 1) -> Applied:
+    def event(
+        self, call_id: int, leg: Leg, kind: LegEventKind, cause: int = 0, attempt: int = 1
+    ) -> Applied:
         ev = LegEvent(call_id, attempt, leg, kind, cause, self.clock())
         with transaction(self.db) as conn:
             return self.lifecycle.apply(
-                conn, call_id=call_id, attempt=attempt, trigger=ev.trigger, cause=cause,
-                at=ev.at, source="carrier",
+                conn,
+                call_id=call_id,
+                attempt=attempt,
+                trigger=ev.trigger,
+                cause=cause,
+                at=ev.at,
+                source="carrier",
             )
 
     def state(self, call_id: int) -> int:

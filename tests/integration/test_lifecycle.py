@@ -26,7 +26,10 @@ def test_start_notifies_zero_and_dials_the_caller(harness: Harness) -> None:
     assert [n.code for n in harness.notifications(call_id)] == [0]
     (dial,) = harness.carrier.dials
     assert (dial.call_id, dial.leg, dial.number, dial.national) == (
-        call_id, Leg.CALLER, "+905320000001", "5320000001",
+        call_id,
+        Leg.CALLER,
+        "+905320000001",
+        "5320000001",
     )
     kinds = {t.kind: t.state for t in harness.timer_rows(call_id)}
     assert kinds == {"start": "done", "dial": "done", "watchdog": "pending"}
@@ -38,7 +41,7 @@ def test_full_path_writes_audit_outbox_and_timers(harness: Harness) -> None:
     assert [d.leg for d in harness.carrier.dials] == [Leg.CALLER, Leg.CALLEE]
     assert harness.carrier.dials[1].caller_id == "+905320000001"
     timers = {t.kind: t for t in harness.timer_rows(call_id) if t.state == "pending"}
-    assert set(timers) == {"cut"}
+    assert set(timers) == {"cut", "watchdog"}  # the watchdog is a no-op once bridged
     assert timers["cut"].due_at == pytest.approx(harness.clock() + 30)
     notes = harness.notifications(call_id)
     assert [(n.seq, n.code) for n in notes] == [(1, 0), (2, 1), (3, 2)]
@@ -111,8 +114,13 @@ def test_a_failed_write_leaves_nothing_behind(harness: Harness) -> None:
     harness.timers.run_due()
     with pytest.raises(RuntimeError), transaction(harness.db) as conn:
         harness.lifecycle.apply(
-            conn, call_id=call_id, attempt=1, trigger="caller_answered", cause=0,
-            at=harness.clock(), source="carrier",
+            conn,
+            call_id=call_id,
+            attempt=1,
+            trigger="caller_answered",
+            cause=0,
+            at=harness.clock(),
+            source="carrier",
         )
         raise RuntimeError("crash after the writes, before commit")
     assert harness.state(call_id) == S.CALLS_STARTING

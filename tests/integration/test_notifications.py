@@ -17,8 +17,12 @@ from tests.support import Receiver
 def attempts(h: Harness, call_id: int) -> list[tuple[int, int | None, bool, str]]:
     with h.db.connect() as conn:
         rows = conn.execute(
-            select(notification.c.seq, notification_attempt.c.status,
-                   notification_attempt.c.ok, notification_attempt.c.error)
+            select(
+                notification.c.seq,
+                notification_attempt.c.status,
+                notification_attempt.c.ok,
+                notification_attempt.c.error,
+            )
             .join(notification, notification.c.id == notification_attempt.c.notification_id)
             .where(notification.c.call_id == call_id)
             .order_by(notification_attempt.c.id)
@@ -37,7 +41,10 @@ def test_delivers_every_change_in_order_with_the_seed_query(
     hit = receiver.answered[-1]
     assert hit.path == "/callback"
     assert hit.query == {
-        "id": str(call_id), "code": "11", "desc": "CALLER_CLOSED", "cause": "16",
+        "id": str(call_id),
+        "code": "11",
+        "desc": "CALLER_CLOSED",
+        "cause": "16",
         "time": str(int(harness.clock())),
     }
     assert [n.state for n in harness.notifications(call_id)] == ["delivered"] * 4

@@ -100,8 +100,12 @@ def test_concurrent_workers_fire_each_timer_once(harness: Harness) -> None:
     harness.clock.advance(6)
     workers = [
         TimerWorker(
-            harness.db, harness.lifecycle, harness.carrier, harness.timers.settings,
-            harness.clock, lambda _a: None,
+            harness.db,
+            harness.lifecycle,
+            harness.carrier,
+            harness.timers.settings,
+            harness.clock,
+            lambda _a: None,
         )
         for _ in range(4)
     ]

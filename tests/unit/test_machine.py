@@ -48,9 +48,7 @@ def machine() -> CallMachine:
     return CallMachine()
 
 
-@pytest.mark.parametrize(
-    ("state", "trigger"), list(itertools.product(list(S), sorted(TRIGGERS)))
-)
+@pytest.mark.parametrize(("state", "trigger"), list(itertools.product(list(S), sorted(TRIGGERS))))
 def test_every_state_and_trigger(machine: CallMachine, state: S, trigger: str) -> None:
     move = machine.fire(state, trigger)
     expected = EXPECTED.get((state, trigger))
