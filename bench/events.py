@@ -112,7 +112,7 @@ def engine_rate(url: str, calls: int, producers: int) -> tuple[float, float]:
 
     slices = [ids[i::producers] for i in range(producers)]
     threads = [threading.Thread(target=carrier_thread, args=(s,)) for s in slices]
-    groups_before = engine.applier.groups
+    groups_before = engine.group.commits
     t0 = time.perf_counter()
     for t in threads:
         t.start()
@@ -120,7 +120,7 @@ def engine_rate(url: str, calls: int, producers: int) -> tuple[float, float]:
         t.join()
     elapsed = time.perf_counter() - t0
     events = len(steps) * calls
-    groups = engine.applier.groups - groups_before
+    groups = engine.group.commits - groups_before
     engine.db.dispose()
     return events / elapsed, events / max(groups, 1)
 

@@ -6,12 +6,13 @@ row, the outbox notification and the timers commit together or not at all.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from engine.codes import Cause
 from engine.codes import StatusCode as S
@@ -67,26 +68,30 @@ class Lifecycle:
     ) -> tuple[int, float]:
         """Store an accepted request and its start timer; returns (id, start time)."""
         now = self.clock()
-        result = conn.execute(
-            insert(call).values(
-                account_id=account_id,
-                caller=caller.e164,
-                callee=callee.e164,
-                caller_national=caller.national,
-                callee_national=callee.national,
-                duration=duration,
-                lang=lang,
-                state=int(S.REGISTERED),
-                cause=0,
-                attempt=1,
-                notify_seq=0,
-                created_at=now,
-                updated_at=now,
-                request=request,
-            )
-        )
-        assert result.inserted_primary_key is not None
-        call_id = int(result.inserted_primary_key[0])
+        values = {
+            "account_id": account_id,
+            "caller": caller.e164,
+            "callee": callee.e164,
+            "caller_national": caller.national,
+            "callee_national": callee.national,
+            "duration": duration,
+            "lang": lang,
+            "state": int(S.REGISTERED),
+            "cause": 0,
+            "attempt": 1,
+            "notify_seq": 0,
+            "created_at": now,
+            "updated_at": now,
+            "request": json.dumps(request),
+        }
+        if conn.dialect.name == "postgresql":
+            found = _INSERT_CALL_RETURNING.first(conn, values)
+            assert found is not None
+            call_id = int(found[0])
+        else:
+            cursor = _INSERT_CALL.run(conn, values)
+            call_id = int(cursor.lastrowid)
+            cursor.close()
         timers.schedule(
             conn,
             call_id=call_id,
@@ -263,6 +268,12 @@ _UPDATE_CALL = Prepared(
         ended_at=bindparam("p_ended_at"),
     )
 )
+_CALL_COLUMNS = [
+    "account_id", "caller", "callee", "caller_national", "callee_national", "duration",
+    "lang", "state", "cause", "attempt", "notify_seq", "created_at", "updated_at", "request",
+]  # fmt: skip
+_INSERT_CALL = Prepared(insert_columns(call, _CALL_COLUMNS))
+_INSERT_CALL_RETURNING = Prepared(insert_columns(call, _CALL_COLUMNS).returning(call.c.id))
 _INSERT_EVENT = Prepared(
     insert_columns(
         call_event,

@@ -15,16 +15,16 @@ import httpx
 from sqlalchemy import Engine as SqlEngine
 
 from engine.accounts import CredentialChecker
-from engine.applier import EventApplier
 from engine.carriers.base import Carrier
 from engine.carriers.sim import SimCarrier
 from engine.config import Settings
 from engine.events import LegEvent
+from engine.group_commit import GroupCommit
 from engine.lifecycle import Applied, Lifecycle
 from engine.machine import CallMachine
 from engine.notifications import NotificationSender
 from engine.phone import PhoneNumber
-from engine.store.database import make_engine, transaction
+from engine.store.database import make_engine
 from engine.ticker import Ticker, make_scheduler
 from engine.timer_worker import TimerWorker
 
@@ -58,7 +58,7 @@ class Engine:
         self.db = db or make_engine(settings.url)
         self.machine = CallMachine()
         self.lifecycle = Lifecycle(self.machine, clock, settings.timers.watchdog)
-        self.applier = EventApplier(self.db, self.lifecycle, self._after_commit)
+        self.group = GroupCommit(self.db)
         self.credentials = CredentialChecker(self.db, ttl=settings.api.credential_cache_seconds)
         self._carrier = carrier
         self._http_client = http_client
@@ -127,8 +127,8 @@ class Engine:
         request: dict[str, Any],
     ) -> int:
         """Store an accepted call request; dialling starts at once."""
-        with transaction(self.db) as conn:
-            call_id, due = self.lifecycle.register(
+        call_id, due = self.group.run(
+            lambda conn: self.lifecycle.register(
                 conn,
                 account_id=account_id,
                 caller=caller,
@@ -137,6 +137,7 @@ class Engine:
                 lang=lang,
                 request=request,
             )
+        )
         if self.timer_ticker is not None:
             self.timer_ticker.wake(due)
         return call_id
@@ -144,9 +145,23 @@ class Engine:
     def apply_event(self, event: LegEvent) -> Applied:
         """Apply one carrier event; returns once committed (the carriers' sink).
 
-        Concurrent events share a transaction (group commit, engine/applier.py).
+        Concurrent events share a transaction (engine/group_commit.py).
         """
-        return self.applier.apply(event)
+        applied = self.group.run(
+            lambda conn: self.lifecycle.apply(
+                conn,
+                call_id=event.call_id,
+                attempt=event.attempt,
+                trigger=event.trigger,
+                cause=event.cause,
+                at=event.at,
+                source="carrier",
+                detail=event.detail,
+            ),
+            key=event.call_id,
+        )
+        self._after_commit(applied)
+        return applied
 
     def _after_commit(self, applied: Applied) -> None:
         if applied.wake_at is not None and self.timer_ticker is not None:

@@ -1,0 +1,170 @@
+"""Registration throughput: ``POST /api/v1/calls`` of a running ``callbridge serve``
+(SQLite, simulated carrier, every worker running) against a bare Flask endpoint served
+the same way (waitress, same thread count), loaded by wrk on the same machine.
+
+    python -m bench.registration [--seconds 8] [--rounds 3] [--connections 16]
+
+Needs wrk (Debian package ``wrk``). Prints requests/s of both and the ratio
+(target >= 0.5), rounds interleaved so both see the same machine load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+BIN = Path(sys.executable).parent
+FORM = "username=bench&password=benchmark-pw&caller=5320000001&callee=5320000002&duration=60"
+# Every request a different caller and callee, as in real traffic (no warm caches).
+LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+request = function()
+  local body = string.format(
+    "username=bench&password=benchmark-pw&caller=532%07d&callee=542%07d&duration=60",
+    math.random(0, 9999999), math.random(0, 9999999))
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
+    """Wait until ``url`` answers (any status)."""
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            httpx.post(url, data=dict(p.split("=") for p in FORM.split("&")), timeout=2)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def wrk(url: str, seconds: int, connections: int, script: Path) -> float:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        raise RuntimeError(f"{non2xx.group(1)} failed requests:\n{out}")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert match, out
+    return float(match.group(1))
+
+
+def service_env(workdir: Path, threads: int) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "CALLBRIDGE_DATA_DIR": str(workdir / "data"),
+        "CALLBRIDGE_API__THREADS": str(threads),
+    }
+    env.pop("CALLBRIDGE_DATABASE_URL", None)
+    env.pop("CALLBRIDGE_CONFIG", None)
+    if not (workdir / "data").exists():
+        subprocess.run(
+            [str(BIN / "callbridge"), "account", "create", "--username", "bench",
+             "--password", "benchmark-pw", "--callback-url", "http://127.0.0.1:9/callback"],
+            env=env, check=True, capture_output=True,
+        )  # fmt: skip
+    return env
+
+
+def start_serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [str(BIN / "callbridge"), "serve", "--port", str(port), "--log-level", "error"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def start_waitress(
+    app: str, port: int, threads: int, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [str(BIN / "waitress-serve"), f"--port={port}", f"--threads={threads}",
+         "--host=127.0.0.1", app],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=Path(__file__).resolve().parents[1], env=env,
+    )  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=8, help="waitress threads, both servers")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+    work = Path(tempfile.mkdtemp(prefix="cb-bench-reg-"))
+    script = work / "post.lua"
+    script.write_text(LUA)
+    api_env = service_env(work / "api", args.threads)  # separate stores: no shared locks
+    serve_env = service_env(work / "serve", args.threads)
+    ports = {name: free_port() for name in ("bare", "api", "serve")}
+    procs = {
+        "bare": start_waitress("bench.bare_app:app", ports["bare"], args.threads),
+        "api": start_waitress("web.wsgi:app", ports["api"], args.threads, api_env),
+        "serve": start_serve(serve_env, ports["serve"]),
+    }
+    urls = {name: f"http://127.0.0.1:{port}/api/v1/calls" for name, port in ports.items()}
+    try:
+        for name, url in urls.items():
+            wait_up(url, procs[name])
+            wrk(url, 2, args.connections, script)  # warm-up
+        rates: dict[str, list[float]] = {name: [] for name in urls}
+        for _ in range(args.rounds):
+            for name, url in urls.items():
+                rates[name].append(wrk(url, args.seconds, args.connections, script))
+        med = {name: statistics.median(r) for name, r in rates.items()}
+
+        def ratio(name: str) -> str:
+            rs = [c / b for c, b in zip(rates[name], rates["bare"], strict=True)]
+            return f"ratio {statistics.median(rs):.2f} (rounds {[round(r, 2) for r in rs]})"
+
+        print(f"bare Flask endpoint (waitress, {args.threads} threads): {med['bare']:7.0f} req/s")
+        print(
+            f"Voice API, web.wsgi:app (waitress, same way):   {med['api']:7.0f} req/s  "
+            f"{ratio('api')}  target >= 0.50"
+        )
+        print(
+            f"callbridge serve (API + workers + sim, 1 proc): {med['serve']:7.0f} req/s  "
+            f"{ratio('serve')}  (every call also runs its whole lifecycle)"
+        )
+        print(f"SQLite, {args.connections} connections, {args.seconds} s x {args.rounds} rounds")
+    finally:
+        for proc in procs.values():
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,297 @@
+"""The SIP carrier driver: third-party call control, RFC 3725 flow IV.
+
+1. ``dial(caller)``: INVITE the caller with a "black hole" offer (c=0.0.0.0); on its
+   2xx, ACK and report the caller ANSWERED.
+2. ``dial(callee)``: INVITE the callee without SDP; its 2xx carries an offer.
+3. re-INVITE the caller with that offer; the caller's 2xx carries the answer.
+4. ACK the callee with the caller's answer, and report the callee ANSWERED.
+
+The asyncio loop runs in a daemon thread of its own; ``dial`` and ``hang_up`` only hand
+work to it. Events go to the sink through a one-worker executor, so the sink may block
+(it writes to a database) without stalling SIP, and events keep their order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from engine.carriers.base import CarrierError, DialRequest, EventSink
+from engine.carriers.sip import outcome
+from engine.carriers.sip.config import SipSettings
+from engine.carriers.sip.dialog import response_to
+from engine.carriers.sip.digest import DigestClient
+from engine.carriers.sip.leg import ALLOW, CallLeg
+from engine.carriers.sip.message import SipRequest, SipResponse
+from engine.carriers.sip.sdp import hold_offer, refusing_answer
+from engine.carriers.sip.transaction import ServerTransaction
+from engine.carriers.sip.useragent import UserAgent
+from engine.events import Leg, LegEvent, LegEventKind
+
+log = logging.getLogger(__name__)
+_USER = re.compile(r"\+?[A-Za-z0-9\-_.]+\Z")
+STOP_GRACE = 0.3  # seconds given to the BYEs and CANCELs sent when stopping
+
+
+@dataclass
+class _Call:
+    call_id: int
+    attempt: int
+    legs: dict[Leg, CallLeg] = field(default_factory=dict)
+    ended_sweeps: int = 0
+
+
+class SipCarrier:
+    """``Carrier`` over SIP; ``start`` binds the sockets or raises ``CarrierError``."""
+
+    name = "sip"
+
+    def __init__(self, settings: SipSettings, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._ua = UserAgent(settings, self)
+        self._sink: EventSink | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._calls: dict[tuple[int, int], _Call] = {}
+        self._owners: dict[int, tuple[_Call, DialRequest]] = {}  # id(CallLeg) → owner
+        self._by_sip_call_id: dict[str, CallLeg] = {}
+        self._tasks: set[asyncio.Future[None]] = set()
+
+    # -- Carrier ------------------------------------------------------------------------------
+    def start(self, sink: EventSink) -> None:
+        if self._loop is not None:
+            raise CarrierError("the SIP carrier is already started")
+        self._sink = sink
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, "sip-events")
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._thread = threading.Thread(target=loop.run_forever, name="sip-carrier", daemon=True)
+        self._thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(self._ua.start(), loop).result(timeout=10)
+        except (OSError, concurrent.futures.TimeoutError) as exc:
+            self.stop()
+            raise CarrierError(
+                f"cannot bind SIP on {self.settings.bind_host}:{self.settings.bind_port}: {exc}"
+            ) from exc
+        self._call_soon(self._sweep)
+        log.info("SIP carrier listening on %s port %d", self.settings.bind_host, self.port)
+
+    @property
+    def port(self) -> int:
+        """The bound local port (useful when ``bind_port`` is 0)."""
+        return self._ua.transports[self.settings.transport].port
+
+    def dial(self, request: DialRequest) -> None:
+        self._call_soon(self._dial, request)
+
+    def hang_up(self, call_id: int, attempt: int, leg: Leg | None = None) -> None:
+        self._call_soon(self._hang_up, call_id, attempt, leg)
+
+    def stop(self) -> None:
+        """Stop; every leg still up is sent its BYE (or CANCEL) first, without events.
+
+        Nobody could cut those calls at ``duration`` once we are gone, so they end here.
+        """
+        loop, self._loop = self._loop, None
+        if loop is not None:
+            if loop.is_running():
+                with contextlib.suppress(Exception):
+                    asyncio.run_coroutine_threadsafe(self._abandon(), loop).result(timeout=5)
+                loop.call_soon_threadsafe(self._ua.close)
+                loop.call_soon_threadsafe(loop.stop)
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+            loop.close()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    def _call_soon(self, callback: Callable[..., None], *args: object) -> None:
+        loop = self._loop
+        if loop is None:
+            raise CarrierError("the SIP carrier is not started")
+        try:
+            loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError as exc:  # stopped meanwhile
+            raise CarrierError("the SIP carrier is stopped") from exc
+
+    async def _abandon(self) -> None:
+        legs = [
+            leg
+            for call in self._calls.values()
+            for leg in call.legs.values()
+            if leg.state != "ended"
+        ]
+        for leg in legs:
+            leg.hang_up()
+        if legs:
+            await asyncio.sleep(STOP_GRACE)
+
+    # -- on the loop ---------------------------------------------------------------------------
+    def _dial(self, request: DialRequest) -> None:
+        call = self._calls.setdefault(
+            (request.call_id, request.attempt), _Call(request.call_id, request.attempt)
+        )
+        call.ended_sweeps = 0
+        if request.leg in call.legs:
+            log.warning(
+                "ignored a second dial of %s for call %s/%s",
+                request.leg,
+                request.call_id,
+                request.attempt,
+            )
+            return
+        uri = self.settings.request_uri(request.number, request.national)
+        from_user = self.settings.from_user
+        presented = request.caller_id.strip()
+        if self.settings.use_caller_id and presented and _USER.match(presented):
+            from_user = presented
+        digest = DigestClient(self.settings.username, self.settings.password, self.settings.realm)
+        leg = CallLeg(
+            self._ua, self, digest, role=request.leg, request_uri=uri, from_user=from_user
+        )
+        call.legs[request.leg] = leg
+        self._owners[id(leg)] = (call, request)
+        self._by_sip_call_id[leg.call_id] = leg
+        offer = hold_offer(leg.origin) if request.leg is Leg.CALLER else None
+        assert self._loop is not None
+        task = asyncio.ensure_future(leg.start(offer), loop=self._loop)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _hang_up(self, call_id: int, attempt: int, leg: Leg | None) -> None:
+        call = self._calls.get((call_id, attempt))
+        if call is None:
+            return
+        for role, call_leg in call.legs.items():
+            if leg is None or role is leg:
+                call_leg.hang_up()
+
+    def _sweep(self) -> None:
+        """Forget calls whose legs all ended a while ago (late retransmissions die first)."""
+        for key, call in list(self._calls.items()):
+            if all(leg.state == "ended" for leg in call.legs.values()):
+                call.ended_sweeps += 1
+                if call.ended_sweeps >= 2:
+                    del self._calls[key]
+                    for leg in call.legs.values():
+                        self._owners.pop(id(leg), None)
+                        self._by_sip_call_id.pop(leg.call_id, None)
+        if self._loop is not None:
+            self._loop.call_later(max(30.0, self._ua.timers.timeout), self._sweep)
+
+    def _emit(self, leg: CallLeg, kind: LegEventKind, cause: int, detail: str = "") -> None:
+        owner = self._owners.get(id(leg))
+        if owner is None or self._executor is None:
+            return
+        request = owner[1]
+        event = LegEvent(
+            call_id=request.call_id,
+            attempt=request.attempt,
+            leg=request.leg,
+            kind=kind,
+            cause=cause,
+            at=self._clock(),
+            detail=detail,
+        )
+        log.info(
+            "SIP leg event %s for call %s/%s: cause %s %s",
+            event.trigger,
+            event.call_id,
+            event.attempt,
+            cause,
+            detail,
+        )
+        self._executor.submit(self._deliver, event)
+
+    def _deliver(self, event: LegEvent) -> None:
+        try:
+            assert self._sink is not None
+            self._sink(event)
+        except Exception:
+            log.exception("the event sink failed on %s", event)
+
+    # -- LegObserver ---------------------------------------------------------------------------
+    def leg_ringing(self, leg: CallLeg) -> None:
+        self._emit(leg, LegEventKind.RINGING, 0)
+
+    def leg_failed(self, leg: CallLeg, kind: LegEventKind, cause: int, detail: str) -> None:
+        self._emit(leg, kind, cause, detail)
+
+    def leg_hung_up(self, leg: CallLeg, cause: int, detail: str) -> None:
+        self._emit(leg, LegEventKind.HUNG_UP, cause, detail)
+
+    def leg_answered(self, leg: CallLeg, response: SipResponse) -> None:
+        if leg.role is Leg.CALLER:
+            leg.ack()
+            self._emit(leg, LegEventKind.ANSWERED, 0)
+            return
+        owner = self._owners.get(id(leg))
+        caller = owner[0].legs.get(Leg.CALLER) if owner else None
+        offer = response.body
+        if not offer:
+            leg.hang_up()
+            self._emit(
+                leg,
+                LegEventKind.FAILED,
+                int(outcome.BRIDGE_FAILED),
+                "the callee answered without an SDP offer",
+            )
+            return
+        if caller is None or caller.state != "confirmed":
+            log.info("the callee answered but the caller is gone; hanging up the callee")
+            leg.hang_up()
+            return
+
+        def bridged(answer: SipResponse | None) -> None:
+            if leg.state != "answered":
+                return  # hung up meanwhile
+            if answer is not None and answer.status < 300 and answer.body:
+                leg.ack(leg.origin.stamp(answer.body))
+                self._emit(leg, LegEventKind.ANSWERED, 0)
+                return
+            leg.ack(refusing_answer(offer, leg.origin))
+            leg.hang_up()
+            status = f"{answer.status} {answer.reason}" if answer is not None else "no answer"
+            self._emit(
+                leg,
+                LegEventKind.FAILED,
+                int(outcome.BRIDGE_FAILED),
+                f"the caller refused the callee's media: {status}",
+            )
+
+        caller.reinvite(caller.origin.stamp(offer), bridged)
+
+    # -- RequestHandler --------------------------------------------------------------------------
+    def handle_request(self, request: SipRequest, transaction: ServerTransaction) -> None:
+        leg = self._by_sip_call_id.get(request.call_id)
+        has_tag = request.to_addr.tag is not None
+        if leg is not None and leg.dialog is not None and leg.dialog.matches(request):
+            leg.handle_request(request, transaction)
+        elif request.method == "OPTIONS" and not has_tag:
+            response = response_to(request, 200, "OK", to_tag="options")
+            response.add_header("Allow", ALLOW)
+            transaction.respond(response)
+        elif has_tag:
+            transaction.respond(response_to(request, 481, "Call/Transaction Does Not Exist"))
+        elif request.method == "INVITE":
+            transaction.respond(response_to(request, 403, "Forbidden", to_tag="in"))
+        else:
+            response = response_to(request, 405, "Method Not Allowed", to_tag="no")
+            response.add_header("Allow", ALLOW)
+            transaction.respond(response)
+
+    def handle_stray_response(self, response: SipResponse) -> None:
+        leg = self._by_sip_call_id.get(response.call_id)
+        if leg is not None:
+            leg.stray_2xx(response)

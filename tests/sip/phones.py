@@ -1,0 +1,246 @@
+"""Test helpers for the SIP carrier: SIPp phones, scenario rendering, an event log."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from engine.carriers.base import DialRequest
+from engine.events import Leg, LegEvent, LegEventKind
+
+SIPP = "/usr/bin/sipp"
+SCENARIOS = Path(__file__).parent / "scenarios"
+HOST = "127.0.0.1"
+CALLER_NUMBER = "+905321110001"
+CALLEE_NUMBER = "+905332220002"
+
+
+def sipp_missing() -> bool:
+    return not Path(SIPP).exists()
+
+
+def require_sipp() -> None:
+    """Skip when SIPp is missing — except in CI, where that is a failure."""
+    if sipp_missing():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{SIPP} is required in CI")
+        pytest.skip(f"{SIPP} is not installed")
+
+
+def free_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind((HOST, 0))
+            port = tcp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind((HOST, port))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no free port")
+
+
+def _listening(port: int, transport: str) -> bool:
+    table = Path("/proc/net/tcp" if transport == "tcp" else "/proc/net/udp").read_text()
+    wanted = f":{port:04X}"
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(wanted) and (transport == "udp" or fields[3] == "0A"):
+            return True
+    return False
+
+
+DEFAULTS = {
+    "BYE_REASON": 'Reason: SIP;cause=200;text="elsewhere"',
+    "BEFORE_RING_MS": "0",
+    "MEDIA_PORT": "7078",
+    "OK": "part:ok_with_sdp",
+    "END": "part:recv_bye",
+    "RING": "",
+    "BEFORE_REINVITE": "",
+    "EXTRA_HEADER": "Server: sipp-phone",
+    "ACK_MEDIA": "m=audio 7080 ",
+}
+
+
+def render(name: str, **values: str) -> str:
+    """A scenario with its @@KEY@@ placeholders filled; ``part:x`` inserts parts/x.xml."""
+    text = (SCENARIOS / name).read_text()
+    merged = {**DEFAULTS, **values}
+    for _ in range(3):  # parts may hold placeholders of their own
+        for key, value in merged.items():
+            if value.startswith("part:"):
+                value = (SCENARIOS / "parts" / f"{value[5:]}.xml").read_text()
+            text = text.replace(f"@@{key}@@", value)
+    leftover = re.findall(r"@@[A-Z_]+@@", text)
+    assert not leftover, f"unfilled placeholders {leftover} in {name}"
+    return text
+
+
+@dataclass
+class Phone:
+    """One SIPp process answering one call."""
+
+    name: str
+    port: int
+    transport: str
+    workdir: Path
+    process: subprocess.Popen[bytes] | None = None
+    returncode: int | None = None
+
+    @property
+    def messages_file(self) -> Path:
+        return self.workdir / f"{self.name}_messages.log"
+
+    @property
+    def errors_file(self) -> Path:
+        return self.workdir / f"{self.name}_errors.log"
+
+    def start(self, scenario_text: str, variables: dict[str, str]) -> Phone:
+        path = self.workdir / f"{self.name}.xml"
+        path.write_text(scenario_text)
+        command = [
+            SIPP,
+            "-sf",
+            str(path),
+            "-i",
+            HOST,
+            "-p",
+            str(self.port),
+            "-m",
+            "1",
+            "-nostdin",
+            "-t",
+            "t1" if self.transport == "tcp" else "u1",
+            "-timeout",
+            "25s",
+            "-timeout_error",
+            "-trace_msg",
+            "-trace_err",
+            "-message_file",
+            str(self.messages_file),
+            "-error_file",
+            str(self.errors_file),
+        ]
+        defaults = {name: "0" for name in ("ring_ms", "hold_ms") if name in scenario_text}
+        for key, value in {**defaults, **variables}.items():
+            command += ["-set", key, value]
+        log = (self.workdir / f"{self.name}_screen.log").open("wb")
+        self.process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 5
+        while not _listening(self.port, self.transport):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"SIPp {self.name} did not start: {self.screen()}")
+            time.sleep(0.02)
+        return self
+
+    def wait(self, timeout: float = 20) -> int:
+        """SIPp's exit code: 0 when the scenario ran to its end."""
+        assert self.process is not None
+        try:
+            self.returncode = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+    def screen(self) -> str:
+        path = self.workdir / f"{self.name}_screen.log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+    def received_messages(self) -> list[str]:
+        """The messages SIPp received, in order (from its -trace_msg file)."""
+        if not self.messages_file.exists():
+            return []
+        text = self.messages_file.read_text(errors="replace")
+        messages = []
+        for block in re.split(r"^-{10,}[^\n]*\n", text, flags=re.MULTILINE):
+            head, _, rest = block.partition("\n")
+            if "message received" in head:
+                messages.append(rest.strip())
+        return messages
+
+    def received(self) -> list[str]:
+        """The start lines of the messages SIPp received, e.g. ``BYE sip:... SIP/2.0``."""
+        return [m.splitlines()[0] for m in self.received_messages() if m]
+
+    def methods(self) -> list[str]:
+        """Methods of requests and codes of responses SIPp received, e.g. [INVITE, ACK]."""
+        out = []
+        for line in self.received():
+            parts = line.split()
+            out.append(parts[1] if line.startswith("SIP/2.0") else parts[0])
+        return out
+
+    def received_text(self) -> str:
+        return self.messages_file.read_text(errors="replace") if self.messages_file.exists() else ""
+
+    def diagnostics(self) -> str:
+        errors = self.errors_file.read_text(errors="replace") if self.errors_file.exists() else ""
+        return (
+            f"--- {self.name} screen\n{self.screen()}\n--- errors\n{errors[-3000:]}\n"
+            f"--- messages\n{self.received_text()[-6000:]}"
+        )
+
+
+@dataclass
+class EventLog:
+    """The carrier's sink: collects events and lets a test wait for them."""
+
+    events: list[LegEvent] = field(default_factory=list)
+    _cond: threading.Condition = field(default_factory=threading.Condition)
+
+    def __call__(self, event: LegEvent) -> None:
+        with self._cond:
+            self.events.append(event)
+            self._cond.notify_all()
+
+    def wait_for(self, leg: Leg, kind: LegEventKind, timeout: float = 15) -> LegEvent:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for event in self.events:
+                    if event.leg is leg and event.kind is kind:
+                        return event
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no {leg} {kind} event; got {self.summary()}")
+                self._cond.wait(remaining)
+
+    def summary(self) -> list[tuple[str, int]]:
+        with self._cond:
+            return [(e.trigger, e.cause) for e in self.events]
+
+
+def dial_request(leg: Leg, call_id: int = 7, attempt: int = 1) -> DialRequest:
+    number = CALLER_NUMBER if leg is Leg.CALLER else CALLEE_NUMBER
+    return DialRequest(
+        call_id=call_id,
+        attempt=attempt,
+        leg=leg,
+        number=number,
+        national=number[3:],
+        caller_id=CALLER_NUMBER[1:],
+    )
+
+
+def sipp_ok(phone: Phone, timeout: float = 20) -> None:
+    code = phone.wait(timeout)
+    assert code == 0, phone.diagnostics()

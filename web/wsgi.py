@@ -1,0 +1,16 @@
+"""WSGI entry point for the scaled mode: the Voice API only, no engine workers.
+
+    gunicorn -w 4 -k gthread 'web.wsgi:app'     # or: waitress-serve web.wsgi:app
+
+Registered calls are picked up by ``callbridge worker`` processes sharing the database.
+The schema must already be migrated (``callbridge db upgrade``).
+"""
+
+from __future__ import annotations
+
+from engine.config import load_settings
+from engine.runtime import Engine
+from web.app import create_app
+
+engine = Engine(load_settings())
+app = create_app(engine)
