@@ -89,6 +89,15 @@ class ApiSettings(BaseModel):
         return v.upper()
 
 
+class UiSettings(BaseModel):
+    """The audit history UI (web/ui)."""
+
+    secret_key: str | None = None  # None: generated once and kept in data_dir/secret_key
+    secure_cookies: bool = False  # set true behind HTTPS
+    login_attempts: int = Field(default=5, ge=1)  # failed logins allowed per window
+    login_window: float = Field(default=300.0, gt=0)  # seconds
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CALLBRIDGE_", env_nested_delimiter="__", extra="ignore"
@@ -100,6 +109,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     timers: TimerSettings = Field(default_factory=TimerSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
 
     @classmethod
     def settings_customise_sources(

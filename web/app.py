@@ -11,6 +11,7 @@ from engine.config import Settings
 from engine.runtime import Engine
 from web import api
 from web.messages import Lang
+from web.ui import init_ui
 
 log = logging.getLogger("callbridge.web")
 
@@ -29,6 +30,7 @@ def create_app(engine: Engine, settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["callbridge.engine"] = engine
     app.register_blueprint(api.bp)
+    init_ui(app, engine, settings)
 
     @app.get("/healthz")
     def healthz() -> Response:

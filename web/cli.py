@@ -16,6 +16,7 @@ from engine.errors import AccountExists, AccountNotFound
 from engine.runtime import Engine
 from engine.store.database import make_engine
 from engine.store.migrate import upgrade
+from web.ui import cli as ui_cli
 
 
 def _settings() -> Settings:
@@ -163,6 +164,9 @@ def account_disable(username: str) -> None:
     finally:
         engine.dispose()
     click.echo(f"account {username} disabled")
+
+
+main.add_command(ui_cli.user)
 
 
 if __name__ == "__main__":
