@@ -11,14 +11,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, insert, null, select, update
 from sqlalchemy.exc import IntegrityError
 
+from engine.config import RetryPolicy
 from engine.errors import AccountExists, AccountNotFound
+from engine.policy import zone
 from engine.store.database import reading, transaction
 from engine.store.schema import account
 
@@ -32,6 +35,21 @@ class Account:
     callback_url: str
     lang: str
     disabled: bool
+    timezone: str = "UTC"
+    credit_seconds: int | None = None
+    max_concurrent: int | None = None
+    calls_per_second: float | None = None
+    queue_limit: int | None = None
+    retry_policy: dict[str, Any] | None = None
+
+    @property
+    def limited(self) -> bool:
+        """Whether registration must check credit or the queue (read fresh in the store)."""
+        return (
+            self.credit_seconds is not None
+            or self.max_concurrent is not None
+            or self.calls_per_second is not None
+        )
 
 
 def new_signing_secret() -> str:
@@ -99,7 +117,94 @@ def set_disabled(db: Engine, username: str, disabled: bool = True) -> None:
 
 def _account(row: object) -> Account:
     r = dict(row)  # type: ignore[call-overload]
-    return Account(r["id"], r["username"], r["callback_url"], r["lang"], bool(r["disabled"]))
+    return Account(
+        r["id"],
+        r["username"],
+        r["callback_url"],
+        r["lang"],
+        bool(r["disabled"]),
+        timezone=r["timezone"],
+        credit_seconds=r["credit_seconds"],
+        max_concurrent=r["max_concurrent"],
+        calls_per_second=r["calls_per_second"],
+        queue_limit=r["queue_limit"],
+        retry_policy=r["retry_policy"],
+    )
+
+
+def get_account(db: Engine, username: str) -> Account:
+    with reading(db) as conn:
+        row = conn.execute(select(account).where(account.c.username == username)).mappings()
+        found = row.first()
+    if found is None:
+        raise AccountNotFound(username)
+    return _account(found)
+
+
+def set_policy(
+    db: Engine, username: str, policy: RetryPolicy | None, timezone: str | None = None
+) -> None:
+    """Store the account's retry policy (None: use the config's default) and time zone."""
+    values: dict[str, Any] = {"retry_policy": policy.model_dump() if policy is not None else null()}
+    if timezone is not None:
+        zone(timezone)  # refuse unknown zones here, not at the first re-dial
+        values["timezone"] = timezone
+    _update_account(db, username, values)
+
+
+UNSET: Any = object()
+
+
+def set_limits(
+    db: Engine,
+    username: str,
+    *,
+    credit_seconds: int | None = UNSET,
+    max_concurrent: int | None = UNSET,
+    calls_per_second: float | None = UNSET,
+    queue_limit: int | None = UNSET,
+) -> None:
+    """Set (or, with None, remove) an account's limits; unnamed limits stay as they are."""
+    values = {
+        name: value
+        for name, value in (
+            ("credit_seconds", credit_seconds),
+            ("max_concurrent", max_concurrent),
+            ("calls_per_second", calls_per_second),
+            ("queue_limit", queue_limit),
+        )
+        if value is not UNSET
+    }
+    for name, value in values.items():
+        if value is not None and value < 0:
+            raise ValueError(f"{name} must be >= 0")
+    if values.get("calls_per_second") == 0 or values.get("max_concurrent") == 0:
+        raise ValueError("a rate or concurrency of 0 would never dial; use account disable")
+    _update_account(db, username, values)
+
+
+def add_credit(db: Engine, username: str, seconds: int) -> int:
+    """Add (or with a negative number, remove) credit seconds; returns the new balance."""
+    with transaction(db) as conn:
+        row = conn.execute(
+            select(account.c.id, account.c.credit_seconds)
+            .where(account.c.username == username)
+            .with_for_update()
+        ).first()
+        if row is None:
+            raise AccountNotFound(username)
+        balance = (row.credit_seconds or 0) + seconds
+        conn.execute(update(account).where(account.c.id == row.id).values(credit_seconds=balance))
+        return int(balance)
+
+
+def _update_account(db: Engine, username: str, values: dict[str, Any]) -> None:
+    if not values:
+        return
+    with transaction(db) as conn:
+        result = conn.execute(update(account).where(account.c.username == username).values(values))
+        if result.rowcount == 0:
+            raise AccountNotFound(username)
 
 
 class CredentialChecker:

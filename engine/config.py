@@ -68,8 +68,65 @@ class NotificationSettings(BaseModel):
     batch: int = Field(default=64, ge=1)
 
 
+class RetryPolicy(BaseModel):
+    """When an ended attempt is dialled again (a re-dial keeps the request id)."""
+
+    codes: list[int] = Field(default_factory=list)  # final codes that re-dial, e.g. [3, 4, 7, 8]
+    attempts: int = Field(default=1, ge=1, le=10)  # attempts in all, the first included
+    delays: list[float] = Field(default_factory=lambda: [60.0, 300.0])  # before attempt 2, 3…
+    quiet_hours: str | None = None  # "22:00-08:00" in the account's time zone: no dialling
+
+    @field_validator("codes")
+    @classmethod
+    def _final_codes(cls, v: list[int]) -> list[int]:
+        bad = [c for c in v if not 3 <= c <= 13]
+        if bad:
+            raise ValueError(f"only final codes 3-13 can re-dial, not {bad}")
+        return sorted(set(v))
+
+    @field_validator("delays")
+    @classmethod
+    def _delays(cls, v: list[float]) -> list[float]:
+        if not v or any(d < 0 for d in v):
+            raise ValueError("delays must be a non-empty list of seconds >= 0")
+        return v
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _window(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_window(v)
+        return v
+
+    def delay_before(self, attempt: int) -> float:
+        """Seconds to wait before ``attempt`` (2, 3, …); the last delay repeats."""
+        return self.delays[min(attempt - 2, len(self.delays) - 1)]
+
+
+def parse_window(text: str) -> tuple[int, int]:
+    """``"22:00-08:00"`` -> minutes after midnight of (start, end)."""
+    try:
+        start, end = (part.strip() for part in text.split("-"))
+        minutes = []
+        for part in (start, end):
+            hh, mm = part.split(":")
+            value = int(hh) * 60 + int(mm)
+            if not 0 <= int(hh) < 24 or not 0 <= int(mm) < 60:
+                raise ValueError
+            minutes.append(value)
+    except ValueError:
+        raise ValueError(f"quiet hours must look like 22:00-08:00, got {text!r}") from None
+    return minutes[0], minutes[1]
+
+
+class LimitSettings(BaseModel):
+    queue_limit: int = Field(default=1000, ge=0)  # requests waiting per account, then 429
+    queue_poll: float = Field(default=0.2, gt=0)  # how soon a held-back start is retried
+
+
 class TimerSettings(BaseModel):
     watchdog: float = Field(default=180.0, gt=0)  # no event for this long: end the attempt
+    ring_timeout: float = Field(default=60.0, gt=0)  # a leg ringing this long: not answered
     poll_interval: float = Field(default=1.0, gt=0)  # safety net for timers added elsewhere
     batch: int = Field(default=200, ge=1)
     lease: float = Field(default=30.0, gt=0)
@@ -110,6 +167,8 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     timers: TimerSettings = Field(default_factory=TimerSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)  # default for every account
+    limits: LimitSettings = Field(default_factory=LimitSettings)
 
     @classmethod
     def settings_customise_sources(

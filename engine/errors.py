@@ -27,3 +27,11 @@ class AccountExists(CallbridgeError, ValueError):
 
 class InvalidPhoneNumber(CallbridgeError, ValueError):
     """A number that is not a phone number (the API names the parameter)."""
+
+
+class IdempotencyConflict(CallbridgeError, ValueError):
+    """An Idempotency-Key used before with other parameters (HTTP 422)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"idempotency key {key!r} was used with other parameters")
+        self.key = key

@@ -12,24 +12,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
+from engine import limits
 from engine.codes import Cause
 from engine.codes import StatusCode as S
-from engine.errors import CallNotFound
+from engine.config import RetryPolicy
+from engine.errors import CallNotFound, IdempotencyConflict
 from engine.events import Leg
 from engine.machine import CallMachine, Move, effects_for
 from engine.phone import PhoneNumber
+from engine.policy import next_attempt_at, policy_from
 from engine.store import timers
 from engine.store.prepared import Prepared, insert_columns
-from engine.store.schema import call, call_event, notification
+from engine.store.schema import account, call, call_event, idempotency_key, notification
 
 log = logging.getLogger("callbridge.lifecycle")
 
 # Timer kinds. "DB" kinds are applied inside the claiming transaction (exactly once);
 # carrier commands run after it commits.
 START, CUT, WATCHDOG, DIAL, HANGUP = "start", "cut", "watchdog", "dial", "hangup"
-DB_KINDS = frozenset({START, CUT, WATCHDOG})
+RINGOUT, REDIAL = "ringout", "redial"
+DB_KINDS = frozenset({START, CUT, WATCHDOG, RINGOUT, REDIAL})
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +54,14 @@ class Lifecycle:
         machine: CallMachine,
         clock: Callable[[], float],
         watchdog_seconds: float,
+        ring_timeout: float = 60.0,
+        retry_policy: RetryPolicy | None = None,
     ) -> None:
         self.machine = machine
         self.clock = clock
         self.watchdog_seconds = watchdog_seconds
+        self.ring_timeout = ring_timeout
+        self.retry_policy = retry_policy or RetryPolicy()
 
     def register(
         self,
@@ -65,8 +73,30 @@ class Lifecycle:
         duration: int,
         lang: str,
         request: dict[str, Any],
-    ) -> tuple[int, float]:
-        """Store an accepted request and its start timer; returns (id, start time)."""
+        check_limits: bool = False,
+        queue_limit: int = 1000,
+        idempotency: tuple[str, str] | None = None,
+    ) -> tuple[int, float | None]:
+        """Store an accepted request and its start timer; returns (id, start time).
+
+        ``idempotency`` is (key, hash of the request): a key seen before returns the first
+        call's id and no start time (nothing new to do), or raises
+        :class:`IdempotencyConflict` when the parameters differ. ``check_limits`` refuses
+        the request when the account's credit is gone or its queue is full.
+        """
+        if idempotency is not None:
+            seen = conn.execute(
+                select(idempotency_key.c.call_id, idempotency_key.c.request_hash).where(
+                    idempotency_key.c.account_id == account_id,
+                    idempotency_key.c.key == idempotency[0],
+                )
+            ).first()
+            if seen is not None:
+                if seen.request_hash != idempotency[1]:
+                    raise IdempotencyConflict(idempotency[0])
+                return int(seen.call_id), None
+        if check_limits:
+            limits.check_registration(conn, account_id, queue_limit)
         now = self.clock()
         values = {
             "account_id": account_id,
@@ -101,6 +131,16 @@ class Lifecycle:
             now=now,
             key=f"{call_id}:1:{START}",
         )
+        if idempotency is not None:
+            conn.execute(
+                insert(idempotency_key).values(
+                    account_id=account_id,
+                    key=idempotency[0],
+                    request_hash=idempotency[1],
+                    call_id=call_id,
+                    created_at=now,
+                )
+            )
         return call_id, now
 
     def apply(
@@ -162,14 +202,28 @@ class Lifecycle:
         attempt = row.attempt + (1 if trigger == "redial" else 0)
         seq = row.notify_seq + 1
         caller_at, callee_at, ended_at = row.caller_answered_at, row.callee_answered_at, None
+        started_at, talk_limit = row.started_at, row.talk_limit
         if dest is S.CALLER_CONNECTED:
             caller_at = at
         elif dest is S.CALLEE_CONNECTED:
             callee_at = at
+            if row.credit_seconds is not None:
+                talk_limit = limits.reserve_talk(conn, row.account_id, row.duration)
         elif dest.is_final:
             ended_at = at
+            if state is S.CALLEE_CONNECTED and talk_limit is not None:
+                limits.settle_talk(
+                    conn,
+                    account_id=row.account_id,
+                    call_id=call_id,
+                    attempt=attempt,
+                    talked=at - (callee_at or at),
+                    talk_limit=talk_limit,
+                    now=now,
+                )
         elif dest is S.CALLS_STARTING:
-            caller_at = callee_at = None
+            caller_at = callee_at = talk_limit = None
+            started_at = now
         _UPDATE_CALL.execute(
             conn,
             {
@@ -182,6 +236,8 @@ class Lifecycle:
                 "p_caller_at": caller_at,
                 "p_callee_at": callee_at,
                 "p_ended_at": ended_at,
+                "p_started_at": started_at,
+                "p_talk_limit": talk_limit,
             },
         )
         _INSERT_NOTIFICATION.execute(
@@ -214,19 +270,28 @@ class Lifecycle:
                 )
             )
 
-        if effects.dial_caller:
-            timer(DIAL, now, f"{DIAL}:caller", {"leg": Leg.CALLER.value})
-        if effects.dial_callee:
-            timer(DIAL, now, f"{DIAL}:callee", {"leg": Leg.CALLEE.value})
+        for leg, wanted in ((Leg.CALLER, effects.dial_caller), (Leg.CALLEE, effects.dial_callee)):
+            if wanted:
+                timer(DIAL, now, f"{DIAL}:{leg.value}", {"leg": leg.value})
+                timer(
+                    RINGOUT, now + self.ring_timeout, f"{RINGOUT}:{leg.value}", {"leg": leg.value}
+                )
         if effects.watchdog:
             timer(WATCHDOG, now + self.watchdog_seconds, WATCHDOG)
         if effects.schedule_cut:
-            # The watchdog stays: in CALLEE_CONNECTED it finds nothing to do, and the cut
-            # bounds the call. Leaving it saves a statement on every bridged call.
-            timer(CUT, at + row.duration, CUT)
+            # The watchdog and ring-outs stay: once bridged they find nothing to do, and
+            # the cut bounds the call. Leaving them saves a statement on every call.
+            limit = row.duration if talk_limit is None else min(row.duration, talk_limit)
+            timer(CUT, at + limit, CUT)
         if effects.end_attempt:
-            timers.cancel_for_call(conn, call_id, attempt=attempt, kinds=(CUT, WATCHDOG, DIAL))
+            timers.cancel_for_call(
+                conn, call_id, attempt=attempt, kinds=(CUT, WATCHDOG, DIAL, RINGOUT)
+            )
             timer(HANGUP, now, HANGUP)
+            policy = policy_from(row.retry_policy, self.retry_policy)
+            redial_at = next_attempt_at(policy, dest, attempt, now, row.timezone)
+            if redial_at is not None:
+                timer(REDIAL, redial_at, REDIAL)
         timers.schedule_rows(conn, new_timers)
         log.debug("call %s: %s -> %s (%s)", call_id, state.name, dest.name, trigger)
         wake = min([t["due_at"] for t in new_timers], default=None)
@@ -240,6 +305,12 @@ class _Locked(NamedTuple):
     duration: int
     caller_answered_at: float | None
     callee_answered_at: float | None
+    started_at: float | None
+    talk_limit: int | None
+    account_id: int
+    credit_seconds: int | None
+    timezone: str
+    retry_policy: object
 
 
 _LOCK_CALL = Prepared(
@@ -250,9 +321,16 @@ _LOCK_CALL = Prepared(
         call.c.duration,
         call.c.caller_answered_at,
         call.c.callee_answered_at,
+        call.c.started_at,
+        call.c.talk_limit,
+        call.c.account_id,
+        account.c.credit_seconds,
+        account.c.timezone,
+        account.c.retry_policy,
     )
+    .select_from(call.join(account, account.c.id == call.c.account_id))
     .where(call.c.id == bindparam("p_id"))
-    .with_for_update()
+    .with_for_update(of=call)
 )
 _UPDATE_CALL = Prepared(
     update(call)
@@ -266,6 +344,8 @@ _UPDATE_CALL = Prepared(
         caller_answered_at=bindparam("p_caller_at"),
         callee_answered_at=bindparam("p_callee_at"),
         ended_at=bindparam("p_ended_at"),
+        started_at=bindparam("p_started_at"),
+        talk_limit=bindparam("p_talk_limit"),
     )
 )
 _CALL_COLUMNS = [
@@ -296,6 +376,15 @@ def watchdog_trigger(state: S) -> str | None:
         return "caller_failed"
     if state is S.CALLER_CONNECTED:
         return "callee_failed"
+    return None
+
+
+def ringout_trigger(state: S, leg: Leg) -> str | None:
+    """A leg still ringing when its ring-out timer fires was not answered."""
+    if leg is Leg.CALLER and state is S.CALLS_STARTING:
+        return "caller_no_answer"
+    if leg is Leg.CALLEE and state is S.CALLER_CONNECTED:
+        return "callee_no_answer"
     return None
 
 

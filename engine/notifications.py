@@ -52,6 +52,8 @@ def notification_url(base: str, item: Outgoing) -> str:
         ("cause", str(item.cause)),
         ("time", str(int(item.event_time))),
     ]
+    if item.attempt > 1:  # a re-dial: an extra parameter old integrations ignore
+        query.append(("attempt", str(item.attempt)))
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 

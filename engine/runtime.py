@@ -12,7 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from sqlalchemy import Connection
 from sqlalchemy import Engine as SqlEngine
+from sqlalchemy.exc import IntegrityError
 
 from engine.accounts import CredentialChecker
 from engine.carriers.base import Carrier
@@ -57,7 +59,13 @@ class Engine:
         self.clock = clock
         self.db = db or make_engine(settings.url)
         self.machine = CallMachine()
-        self.lifecycle = Lifecycle(self.machine, clock, settings.timers.watchdog)
+        self.lifecycle = Lifecycle(
+            self.machine,
+            clock,
+            settings.timers.watchdog,
+            ring_timeout=settings.timers.ring_timeout,
+            retry_policy=settings.retry,
+        )
         self.group = GroupCommit(self.db)
         self.credentials = CredentialChecker(self.db, ttl=settings.api.credential_cache_seconds)
         self._carrier = carrier
@@ -88,6 +96,7 @@ class Engine:
             self.settings.timers,
             self.clock,
             on_applied=self._after_commit,
+            limit_settings=self.settings.limits,
         )
         self.timer_ticker = Ticker(
             "timers", self.timer_worker.run_due, self._scheduler, self.settings.timers.poll_interval
@@ -125,10 +134,17 @@ class Engine:
         duration: int,
         lang: str,
         request: dict[str, Any],
+        check_limits: bool = False,
+        idempotency: tuple[str, str] | None = None,
     ) -> int:
-        """Store an accepted call request; dialling starts at once."""
-        call_id, due = self.group.run(
-            lambda conn: self.lifecycle.register(
+        """Store an accepted call request; dialling starts at once (or when limits allow).
+
+        Raises ``QueueFull``, ``InsufficientCredit`` (with ``check_limits``) and
+        ``IdempotencyConflict``.
+        """
+
+        def work(conn: Connection) -> tuple[int, float | None]:
+            return self.lifecycle.register(
                 conn,
                 account_id=account_id,
                 caller=caller,
@@ -136,9 +152,18 @@ class Engine:
                 duration=duration,
                 lang=lang,
                 request=request,
+                check_limits=check_limits,
+                queue_limit=self.settings.limits.queue_limit,
+                idempotency=idempotency,
             )
-        )
-        if self.timer_ticker is not None:
+
+        try:
+            call_id, due = self.group.run(work)
+        except IntegrityError:
+            if idempotency is None:
+                raise
+            call_id, due = self.group.run(work)  # the same key raced us: answer as it did
+        if due is not None and self.timer_ticker is not None:
             self.timer_ticker.wake(due)
         return call_id
 

@@ -14,20 +14,24 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, select
 
+from engine import limits
 from engine.carriers.base import Carrier, CarrierError, DialRequest
 from engine.codes import Cause
 from engine.codes import StatusCode as S
-from engine.config import TimerSettings
+from engine.config import LimitSettings, TimerSettings
 from engine.events import Leg
 from engine.lifecycle import (
     CUT,
     DIAL,
     HANGUP,
+    REDIAL,
+    RINGOUT,
     START,
     WATCHDOG,
     WATCHDOG_CAUSE,
     Applied,
     Lifecycle,
+    ringout_trigger,
     watchdog_trigger,
 )
 from engine.store import timers
@@ -58,7 +62,9 @@ class TimerWorker:
         settings: TimerSettings,
         clock: Callable[[], float],
         on_applied: Callable[[Applied], None],
+        limit_settings: LimitSettings | None = None,
     ) -> None:
+        self.limits = limit_settings or LimitSettings()
         self.db = db
         self.lifecycle = lifecycle
         self.carrier = carrier
@@ -86,8 +92,14 @@ class TimerWorker:
         applied: Applied | None = None
         command: _Command | None = None
         with transaction(self.db) as conn:
-            state, attempt = _lock_call(conn, due.call_id)
+            state, attempt, account_id = _lock_call(conn, due.call_id)
             now = self.clock()
+            if due.kind in (START, REDIAL) and due.attempt == attempt:
+                # Account limits: a start that would exceed them waits (queued, not refused).
+                retry_at = limits.admit(conn, account_id, now, self.limits.queue_poll)
+                if retry_at is not None:
+                    timers.release(conn, due, retry_at, "held: account at its limit")
+                    return
             if due.kind == HANGUP:
                 command = _Command(due)  # finished after the carrier has been told
             elif not timers.finish(conn, due, now, "fired"):
@@ -102,6 +114,12 @@ class TimerWorker:
                 trigger = watchdog_trigger(state)
                 if trigger is not None:
                     applied = self._apply(conn, due, trigger, WATCHDOG_CAUSE, now)
+            elif due.kind == RINGOUT:
+                trigger = ringout_trigger(state, Leg(due.payload["leg"]))
+                if trigger is not None:
+                    applied = self._apply(conn, due, trigger, int(Cause.NO_ANSWER), now)
+            elif due.kind == REDIAL:
+                applied = self._apply(conn, due, "redial", 0, now)
             elif due.kind == DIAL:
                 command = self._dial_command(conn, due, state)
             else:
@@ -185,8 +203,10 @@ class TimerWorker:
         self.on_applied(applied)
 
 
-def _lock_call(conn: Connection, call_id: int) -> tuple[S, int]:
+def _lock_call(conn: Connection, call_id: int) -> tuple[S, int, int]:
     row = conn.execute(
-        select(call.c.state, call.c.attempt).where(call.c.id == call_id).with_for_update()
+        select(call.c.state, call.c.attempt, call.c.account_id)
+        .where(call.c.id == call_id)
+        .with_for_update()
     ).one()
-    return S(row.state), int(row.attempt)
+    return S(row.state), int(row.attempt), int(row.account_id)

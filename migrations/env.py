@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from engine.store import ui_schema as _ui_schema  # noqa: F401  (registers the UI tables)
 from engine.store.database import make_engine
 from engine.store.schema import metadata
 

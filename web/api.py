@@ -6,13 +6,16 @@ Every answer, error or not, is ``{"success": ..., "message": ...}`` in the reque
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 from typing import Any, cast
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from engine.errors import InvalidPhoneNumber
+from engine.errors import IdempotencyConflict, InvalidPhoneNumber
+from engine.limits import InsufficientCredit, QueueFull
 from engine.phone import PhoneNumber, parse_number
 from engine.runtime import Engine
 from engine.store.database import StoreUnavailable
@@ -148,6 +151,8 @@ def register_call() -> Response:
             raise ApiError(401, message("bad_user", lang))
         received = {k: v for k, v in data.items() if k != "password"}
         received["remote_addr"] = request.remote_addr
+        key = _idempotency_key(data, lang)
+        fingerprint = (caller.e164, callee.e164, duration, lang)
         call_id = engine.register_call(
             account_id=account.id,
             caller=caller,
@@ -155,10 +160,38 @@ def register_call() -> Response:
             duration=duration,
             lang=lang,
             request=received,
+            check_limits=account.limited,
+            idempotency=(key, _digest(fingerprint)) if key else None,
         )
     except ApiError as exc:
         return answer(exc.status, False, exc.text)
+    except QueueFull as exc:
+        response = answer(429, False, message("queue_full", lang, waiting=exc.waiting))
+        response.headers["Retry-After"] = "5"
+        return response
+    except InsufficientCredit:
+        return answer(402, False, message("no_credit", lang))
+    except IdempotencyConflict:
+        return answer(422, False, message("idempotency", lang))
     return answer(200, True, message("received", lang), id=call_id)
+
+
+def _idempotency_key(data: dict[str, Any], lang: Lang) -> str | None:
+    """The ``Idempotency-Key`` header, or the ``idempotency_key`` field."""
+    raw = request.headers.get("Idempotency-Key") or data.get("idempotency_key")
+    if raw is None or raw == "":
+        return None
+    key = str(raw).strip()
+    if not key or len(key) > 255:
+        raise ApiError(
+            400,
+            message("invalid", lang, name="Idempotency-Key", reason=reason("too_large", lang)),
+        )
+    return key
+
+
+def _digest(fingerprint: tuple[object, ...]) -> str:
+    return hashlib.sha256(json.dumps(fingerprint).encode()).hexdigest()
 
 
 @bp.route("/api/v1/calls", methods=["GET", "PUT", "PATCH", "DELETE"])

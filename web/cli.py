@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from types import FrameType
 
 import click
+from sqlalchemy import Engine as SqlEngine
 
 from engine import accounts
-from engine.config import Settings, load_settings
-from engine.errors import AccountExists, AccountNotFound
+from engine.config import RetryPolicy, Settings, load_settings
+from engine.errors import AccountExists, AccountNotFound, CallNotFound
+from engine.inspect import describe_call
 from engine.runtime import Engine
 from engine.store.database import make_engine
 from engine.store.migrate import upgrade
@@ -164,6 +168,124 @@ def account_disable(username: str) -> None:
     finally:
         engine.dispose()
     click.echo(f"account {username} disabled")
+
+
+@account.command("set-policy")
+@click.argument("username")
+@click.option("--codes", default="", help="Final codes that re-dial, e.g. 3,4,7,8 (empty: none).")
+@click.option("--attempts", type=int, default=1, show_default=True, help="Attempts in all.")
+@click.option("--delays", default="60,300", show_default=True, help="Seconds before attempt 2, 3…")
+@click.option("--quiet-hours", default=None, help="No dialling in this window, e.g. 22:00-08:00.")
+@click.option("--timezone", default=None, help="The account's time zone, e.g. Europe/Istanbul.")
+@click.option("--default", "use_default", is_flag=True, help="Use the config's policy again.")
+def account_set_policy(
+    username: str,
+    codes: str,
+    attempts: int,
+    delays: str,
+    quiet_hours: str | None,
+    timezone: str | None,
+    use_default: bool,
+) -> None:
+    """Set which ended calls of an account are dialled again, and when."""
+    try:
+        policy = None
+        if not use_default:
+            policy = RetryPolicy(
+                codes=[int(c) for c in codes.split(",") if c.strip()],
+                attempts=attempts,
+                delays=[float(d) for d in delays.split(",") if d.strip()],
+                quiet_hours=quiet_hours,
+            )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    with _db() as db:
+        try:
+            accounts.set_policy(db, username, policy, timezone)
+        except (AccountNotFound, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"account {username}: retry policy {policy.model_dump() if policy else 'default'}")
+
+
+def _limit(value: str | None, kind: type[int] | type[float]) -> object:
+    if value is None:
+        return accounts.UNSET
+    if value.lower() in ("none", "off", ""):
+        return None
+    return kind(value)
+
+
+@account.command("set-limits")
+@click.argument("username")
+@click.option("--credit", default=None, help="Credit balance in seconds ('none': unlimited).")
+@click.option("--max-concurrent", default=None, help="Calls at once ('none': no limit).")
+@click.option("--cps", default=None, help="New calls per second ('none': no limit).")
+@click.option("--queue-limit", default=None, help="Requests that may wait ('none': default).")
+def account_set_limits(
+    username: str,
+    credit: str | None,
+    max_concurrent: str | None,
+    cps: str | None,
+    queue_limit: str | None,
+) -> None:
+    """Set an account's credit and limits; limits not named stay as they are."""
+    with _db() as db:
+        try:
+            accounts.set_limits(
+                db,
+                username,
+                credit_seconds=_limit(credit, int),  # type: ignore[arg-type]
+                max_concurrent=_limit(max_concurrent, int),  # type: ignore[arg-type]
+                calls_per_second=_limit(cps, float),  # type: ignore[arg-type]
+                queue_limit=_limit(queue_limit, int),  # type: ignore[arg-type]
+            )
+            shown = accounts.get_account(db, username)
+        except (AccountNotFound, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"account {username}: credit={shown.credit_seconds} max_concurrent="
+        f"{shown.max_concurrent} cps={shown.calls_per_second} queue_limit={shown.queue_limit}"
+    )
+
+
+@account.command("add-credit")
+@click.argument("username")
+@click.argument("seconds", type=int)
+def account_add_credit(username: str, seconds: int) -> None:
+    """Add SECONDS of credit (negative to remove)."""
+    with _db() as db:
+        try:
+            balance = accounts.add_credit(db, username, seconds)
+        except AccountNotFound as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"account {username}: credit {balance} s")
+
+
+@main.group("call")
+def call_group() -> None:
+    """Call requests."""
+
+
+@call_group.command("show")
+@click.argument("call_id", type=int)
+def call_show(call_id: int) -> None:
+    """Show a call: state, attempt, the next re-dial, and its notifications."""
+    with _db() as db:
+        try:
+            info = describe_call(db, call_id)
+        except CallNotFound as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(info)
+
+
+@contextlib.contextmanager
+def _db() -> Iterator[SqlEngine]:
+    settings = _settings()
+    db = make_engine(settings.url, pool_size=1)
+    try:
+        yield db
+    finally:
+        db.dispose()
 
 
 main.add_command(ui_cli.user)

@@ -27,6 +27,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "tr": "Hizmet Geçici Olarak Kullanılamıyor: lütfen kısa süre sonra yeniden deneyin",
     },
     "not_found": {"en": "Not Found", "tr": "Bulunamadı"},
+    "queue_full": {
+        "en": "Too Many Requests: {waiting} calls of this account are already waiting",
+        "tr": "Çok Fazla İstek: bu hesabın bekleyen {waiting} araması var",
+    },
+    "no_credit": {"en": "Insufficient Credit", "tr": "Yetersiz Kredi"},
+    "idempotency": {
+        "en": "Idempotency-Key Already Used With Different Parameters",
+        "tr": "Idempotency-Key Farklı Parametrelerle Kullanılmış",
+    },
     "internal": {
         "en": "Internal Error: the request was not registered",
         "tr": "İç Hata: istek kaydedilmedi",

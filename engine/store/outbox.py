@@ -26,6 +26,7 @@ class Outgoing:
     url: str
     secret: str
     claim: str
+    attempt: int = 1  # the call attempt (re-dials) it belongs to
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,7 @@ def claim_ready(conn: Connection, now: float, limit: int, lease: float) -> list[
             notification.c.cause,
             notification.c.event_time,
             notification.c.tries,
+            notification.c.attempt,
             account.c.callback_url,
             account.c.signing_secret,
         )
@@ -98,6 +100,7 @@ def claim_ready(conn: Connection, now: float, limit: int, lease: float) -> list[
             r.callback_url,
             r.signing_secret,
             token,
+            r.attempt,
         )
         for r in rows
     ]

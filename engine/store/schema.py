@@ -47,6 +47,14 @@ account = Table(
     Column("signing_secret", String(128), nullable=False),
     Column("disabled", Boolean, nullable=False, server_default="0"),
     Column("created_at", Double, nullable=False),
+    # Limits and policy (all optional: null means none / the config's default).
+    Column("timezone", String(64), nullable=False, server_default="UTC"),
+    Column("credit_seconds", Integer),  # balance; null = no credit limit
+    Column("credit_reserved", Integer, nullable=False, server_default="0"),  # held by calls
+    Column("max_concurrent", Integer),
+    Column("calls_per_second", Double),
+    Column("queue_limit", Integer),
+    Column("retry_policy", JSON),
 )
 
 call = Table(
@@ -70,7 +78,12 @@ call = Table(
     Column("callee_answered_at", Double),
     Column("ended_at", Double),
     Column("request", JSON, nullable=False),  # the request as received, password removed
+    Column("started_at", Double),  # when the current attempt began dialling (code 0)
+    Column("talk_limit", Integer),  # seconds reserved from the credit for this attempt
+    Column("charged_seconds", Integer, nullable=False, server_default="0"),
     Index("ix_call_account_id_id", "account_id", "id"),
+    Index("ix_call_account_id_state", "account_id", "state"),
+    Index("ix_call_account_id_started_at", "account_id", "started_at"),
     Index("ix_call_state", "state"),
 )
 
@@ -152,4 +165,30 @@ notification_attempt = Table(
     Column("response_excerpt", Text, nullable=False, server_default=""),
     Column("operator", String(64)),  # set when an operator asked for a re-send
     Index("ix_notification_attempt_notification_id", "notification_id"),
+)
+
+# Credit debits: one row per attempt that talked; the unique key makes it exactly once.
+credit_ledger = Table(
+    "credit_ledger",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("account.id"), nullable=False),
+    Column("call_id", Id, ForeignKey("call.id"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("seconds", Integer, nullable=False),
+    Column("at", Double, nullable=False),
+    UniqueConstraint("call_id", "attempt", name="uq_credit_ledger_call_id_attempt"),
+)
+
+# Idempotency-Key: a retried POST gets the first answer and places no second call.
+idempotency_key = Table(
+    "idempotency_key",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("account.id"), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("call_id", Id, ForeignKey("call.id"), nullable=False),
+    Column("created_at", Double, nullable=False),
+    UniqueConstraint("account_id", "key", name="uq_idempotency_key_account_id_key"),
 )

@@ -227,3 +227,82 @@ def test_credentials_are_cached_not_rehashed(client: FlaskClient) -> None:
     checker = client.application.extensions["callbridge.engine"].credentials
     assert len(checker._cache) == 1
     assert per_request < 1.0  # a sanity bound only; speed is measured in bench/
+
+
+def test_idempotency_key_returns_the_first_answer(client: FlaskClient, db: Engine) -> None:
+    headers = {"Idempotency-Key": "booking-42"}
+    first = client.post(URL, data=GOOD, headers=headers).get_json()
+    again = client.post(URL, data=GOOD, headers=headers).get_json()
+    assert first == again and first["success"]
+    as_field = client.post(URL, data={**GOOD, "idempotency_key": "booking-42"}).get_json()
+    assert as_field["id"] == first["id"]
+    with db.connect() as conn:
+        assert len(conn.execute(select(call.c.id)).all()) == 1
+    other = client.post(URL, data=GOOD, headers={"Idempotency-Key": "booking-43"}).get_json()
+    assert other["id"] != first["id"]
+
+
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [
+        ("en", "Idempotency-Key Already Used With Different Parameters"),
+        ("tr", "Idempotency-Key Farklı Parametrelerle Kullanılmış"),
+    ],
+)
+def test_idempotency_key_reused_with_other_parameters(
+    client: FlaskClient, lang: str, text: str
+) -> None:
+    client.post(URL, data={**GOOD, "lang": lang}, headers={"Idempotency-Key": "k1"})
+    response = client.post(
+        URL, data={**GOOD, "lang": lang, "duration": "61"}, headers={"Idempotency-Key": "k1"}
+    )
+    assert response.status_code == 422
+    assert response.get_json() == {"success": False, "message": text}
+
+
+def test_idempotent_retries_in_parallel_place_one_call(client: FlaskClient, db: Engine) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    app = client.application
+
+    def attempt(_: int) -> int:
+        with app.test_client() as c:
+            body = c.post(URL, data=GOOD, headers={"Idempotency-Key": "same"}).get_json()
+        return int(body["id"])
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = set(pool.map(attempt, range(16)))
+    assert len(ids) == 1
+    with db.connect() as conn:
+        assert len(conn.execute(select(call.c.id)).all()) == 1
+
+
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [
+        ("en", "Too Many Requests: 2 calls of this account are already waiting"),
+        ("tr", "Çok Fazla İstek: bu hesabın bekleyen 2 araması var"),
+    ],
+)
+def test_over_the_queue_bound_is_429(client: FlaskClient, db: Engine, lang: str, text: str) -> None:
+    from engine.accounts import set_limits
+
+    set_limits(db, "acme", max_concurrent=1, queue_limit=2)
+    client.application.extensions["callbridge.engine"].credentials.forget()
+    assert post(client)[0] == 200
+    assert post(client)[0] == 200
+    response = client.post(URL, data={**GOOD, "lang": lang})
+    assert response.status_code == 429
+    assert response.get_json() == {"success": False, "message": text}
+    assert response.headers["Retry-After"]
+
+
+@pytest.mark.parametrize(
+    ("lang", "text"), [("en", "Insufficient Credit"), ("tr", "Yetersiz Kredi")]
+)
+def test_no_credit_is_402(client: FlaskClient, db: Engine, lang: str, text: str) -> None:
+    from engine.accounts import set_limits
+
+    set_limits(db, "acme", credit_seconds=0)
+    client.application.extensions["callbridge.engine"].credentials.forget()
+    assert post(client, lang=lang) == (402, {"success": False, "message": text})

@@ -32,7 +32,7 @@ def test_start_notifies_zero_and_dials_the_caller(harness: Harness) -> None:
         "5320000001",
     )
     kinds = {t.kind: t.state for t in harness.timer_rows(call_id)}
-    assert kinds == {"start": "done", "dial": "done", "watchdog": "pending"}
+    assert kinds == {"start": "done", "dial": "done", "watchdog": "pending", "ringout": "pending"}
 
 
 def test_full_path_writes_audit_outbox_and_timers(harness: Harness) -> None:
@@ -41,7 +41,8 @@ def test_full_path_writes_audit_outbox_and_timers(harness: Harness) -> None:
     assert [d.leg for d in harness.carrier.dials] == [Leg.CALLER, Leg.CALLEE]
     assert harness.carrier.dials[1].caller_id == "+905320000001"
     timers = {t.kind: t for t in harness.timer_rows(call_id) if t.state == "pending"}
-    assert set(timers) == {"cut", "watchdog"}  # the watchdog is a no-op once bridged
+    # The watchdog and ring-outs stay: they are no-ops once bridged.
+    assert set(timers) == {"cut", "watchdog", "ringout"}
     assert timers["cut"].due_at == pytest.approx(harness.clock() + 30)
     notes = harness.notifications(call_id)
     assert [(n.seq, n.code) for n in notes] == [(1, 0), (2, 1), (3, 2)]

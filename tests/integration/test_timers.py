@@ -35,6 +35,7 @@ def test_cut_fires_at_duration_measured_from_code_2(harness: Harness) -> None:
 
 
 def test_watchdog_ends_a_call_whose_carrier_went_silent(harness: Harness) -> None:
+    harness.lifecycle.ring_timeout = 10_000  # only the watchdog here
     call_id = harness.register()
     harness.timers.run_due()
     harness.clock.advance(60)
@@ -46,6 +47,7 @@ def test_watchdog_ends_a_call_whose_carrier_went_silent(harness: Harness) -> Non
 
 
 def test_watchdog_is_rearmed_by_progress(harness: Harness) -> None:
+    harness.lifecycle.ring_timeout = 10_000
     call_id = harness.register()
     harness.timers.run_due()
     harness.clock.advance(100)
@@ -155,3 +157,49 @@ def test_next_due_tells_the_ticker_when_to_wake(harness: Harness) -> None:
     with harness.db.begin() as conn:
         conn.execute(update(timer).where(timer.c.call_id == call_id).values(state="done"))
     assert harness.timers.run_due() is None
+
+
+def test_ring_out_ends_a_leg_the_carrier_never_reports(harness: Harness) -> None:
+    harness.lifecycle.ring_timeout = 45
+    call_id = harness.register()
+    harness.timers.run_due()
+    harness.event(call_id, Leg.CALLER, LegEventKind.RINGING)
+    harness.clock.advance(44)
+    harness.timers.run_due()
+    assert harness.state(call_id) == S.CALLS_STARTING
+    harness.clock.advance(2)
+    harness.timers.run_due()
+    assert harness.state(call_id) == S.CALLER_NOT_ANSWERED
+    assert harness.notifications(call_id)[-1].cause == 19
+    assert harness.carrier.hangups == [(call_id, 1, None)]  # the carrier cancels the leg
+
+
+def test_callee_ring_out_is_measured_from_its_own_dial(harness: Harness) -> None:
+    harness.lifecycle.ring_timeout = 30
+    call_id = harness.register()
+    harness.timers.run_due()
+    harness.clock.advance(20)
+    harness.event(call_id, Leg.CALLER, LegEventKind.ANSWERED)
+    harness.timers.run_due()
+    harness.clock.advance(15)  # the caller's ring-out (t=30) passes: nothing to do
+    harness.timers.run_due()
+    assert harness.state(call_id) == S.CALLER_CONNECTED
+    harness.clock.advance(16)  # t=51 > 20 + 30
+    harness.timers.run_due()
+    assert harness.state(call_id) == S.CALLEE_NOT_ANSWERED
+    assert [n.code for n in harness.notifications(call_id)] == [0, 1, 8]
+
+
+def test_every_accepted_call_ends_once_even_if_the_carrier_is_silent(harness: Harness) -> None:
+    calls = [harness.register() for _ in range(5)]
+    harness.timers.run_due()
+    harness.event(calls[1], Leg.CALLER, LegEventKind.ANSWERED)
+    harness.event(calls[2], Leg.CALLER, LegEventKind.ANSWERED)
+    harness.timers.run_due()
+    harness.event(calls[2], Leg.CALLEE, LegEventKind.ANSWERED)
+    for _ in range(10):
+        harness.clock.advance(60)
+        harness.timers.run_due()
+    for call_id in calls:
+        finals = [n.code for n in harness.notifications(call_id) if n.code >= 3]
+        assert len(finals) == 1, (call_id, finals)
