@@ -80,54 +80,75 @@ class TimerWorker:
                 claimed = timers.claim_due(conn, now, self.settings.batch, self.settings.lease)
             if not claimed:
                 break
-            for due in claimed:
-                try:
-                    self._run_one(due)
-                except Exception:
-                    log.exception("timer %s (%s) failed; lease will expire", due.id, due.kind)
+            self._run_batch(claimed)
         with self.db.connect() as conn:
             return timers.next_due(conn)
 
-    def _run_one(self, due: Due) -> None:
-        applied: Applied | None = None
-        command: _Command | None = None
-        with transaction(self.db) as conn:
-            state, attempt, account_id = _lock_call(conn, due.call_id)
-            now = self.clock()
-            if due.kind in (START, REDIAL) and due.attempt == attempt:
-                # Account limits: a start that would exceed them waits (queued, not refused).
-                retry_at = limits.admit(conn, account_id, now, self.limits.queue_poll)
-                if retry_at is not None:
-                    timers.release(conn, due, retry_at, "held: account at its limit")
-                    return
-            if due.kind == HANGUP:
-                command = _Command(due)  # finished after the carrier has been told
-            elif not timers.finish(conn, due, now, "fired"):
-                return  # re-scheduled or taken over since we claimed it
-            elif due.attempt != attempt:
-                timers.finish(conn, due, now, f"skipped: call is on attempt {attempt}")
-            elif due.kind == START:
-                applied = self._apply(conn, due, "start", 0, now)
-            elif due.kind == CUT:
-                applied = self._apply(conn, due, "cut", int(Cause.NORMAL_CLEARING), due.due_at)
-            elif due.kind == WATCHDOG:
-                trigger = watchdog_trigger(state)
-                if trigger is not None:
-                    applied = self._apply(conn, due, trigger, WATCHDOG_CAUSE, now)
-            elif due.kind == RINGOUT:
-                trigger = ringout_trigger(state, Leg(due.payload["leg"]))
-                if trigger is not None:
-                    applied = self._apply(conn, due, trigger, int(Cause.NO_ANSWER), now)
-            elif due.kind == REDIAL:
-                applied = self._apply(conn, due, "redial", 0, now)
-            elif due.kind == DIAL:
-                command = self._dial_command(conn, due, state)
-            else:
-                log.error("unknown timer kind %r", due.kind)
-        if applied is not None:
-            self.on_applied(applied)
-        if command is not None:
-            self._run_command(command)
+    def _run_batch(self, claimed: list[Due]) -> None:
+        """Apply a batch of claimed timers in one transaction (calls locked in id order);
+        if that fails, each timer alone, so one bad timer never holds up the others."""
+        ordered = sorted(claimed, key=lambda due: due.call_id)
+        outcomes: list[tuple[Applied | None, _Command | None]] = []
+        try:
+            with transaction(self.db) as conn:
+                outcomes = [self._apply_due(conn, due) for due in ordered]
+        except Exception:
+            log.warning("timer batch failed; applying its %d timers one by one", len(ordered))
+            outcomes = []
+            for due in ordered:
+                try:
+                    with transaction(self.db) as conn:
+                        outcomes.append(self._apply_due(conn, due))
+                except Exception:
+                    log.exception("timer %s (%s) failed; its lease will expire", due.id, due.kind)
+        for applied, command in outcomes:
+            if applied is not None:
+                self.on_applied(applied)
+            if command is not None:
+                try:
+                    self._run_command(command)
+                except Exception:
+                    log.exception("carrier command for call %s failed", command.due.call_id)
+
+    def _apply_due(self, conn: Connection, due: Due) -> tuple[Applied | None, _Command | None]:
+        """Apply one claimed timer inside ``conn``'s transaction."""
+        state, attempt, account_id = _lock_call(conn, due.call_id)
+        now = self.clock()
+        if due.kind in (START, REDIAL) and due.attempt == attempt:
+            # Account limits: a start that would exceed them waits (queued, not refused).
+            retry_at = limits.admit(conn, account_id, now, self.limits.queue_poll)
+            if retry_at is not None:
+                timers.release(conn, due, retry_at, "held: account at its limit")
+                return None, None
+        if due.kind == HANGUP:
+            return None, _Command(due)  # finished after the carrier has been told
+        if due.attempt != attempt:
+            timers.finish(conn, due, now, f"skipped: call is on attempt {attempt}")
+            return None, None
+        if not timers.finish(conn, due, now, "fired"):
+            return None, None  # re-scheduled or taken over since we claimed it
+        if due.kind == DIAL:
+            return None, self._dial_command(conn, due, state)
+        trigger, cause, at = self._effect(due, state, now)
+        if trigger is None:
+            return None, None
+        return self._apply(conn, due, trigger, cause, at), None
+
+    @staticmethod
+    def _effect(due: Due, state: S, now: float) -> tuple[str | None, int, float]:
+        """The event a DB timer fires: (trigger or None, cause, event time)."""
+        if due.kind == START:
+            return "start", 0, now
+        if due.kind == REDIAL:
+            return "redial", 0, now
+        if due.kind == CUT:
+            return "cut", int(Cause.NORMAL_CLEARING), due.due_at
+        if due.kind == WATCHDOG:
+            return watchdog_trigger(state), WATCHDOG_CAUSE, now
+        if due.kind == RINGOUT:
+            return ringout_trigger(state, Leg(due.payload["leg"])), int(Cause.NO_ANSWER), now
+        log.error("unknown timer kind %r", due.kind)
+        return None, 0, now
 
     def _apply(self, conn: Connection, due: Due, trigger: str, cause: int, at: float) -> Applied:
         return self.lifecycle.apply(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 import uuid
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -33,17 +34,9 @@ def _admin(url: str) -> Engine:
     return create_engine(url, isolation_level="AUTOCOMMIT")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A migrated, empty database: a file for SQLite, a fresh schema on PostgreSQL."""
-    if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("db") / "callbridge.db"
-        url = f"sqlite:///{path}"
-        upgrade(url)
-        yield url
-        return
+@contextmanager
+def pg_schema() -> Iterator[str]:
+    """A fresh, migrated schema on the test PostgreSQL server; dropped afterwards."""
     base = _pg_base()
     if base is None:
         pytest.skip(f"{PG_ENV} not set (CI sets it)")
@@ -57,9 +50,32 @@ def db_url(
         upgrade(url)
         yield url
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        finally:
+            admin.dispose()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    with pg_schema() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated, empty database: a file for SQLite, a fresh schema on PostgreSQL."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("db") / "callbridge.db"
+        url = f"sqlite:///{path}"
+        upgrade(url)
+        yield url
+        return
+    with pg_schema() as url:
+        yield url
 
 
 @pytest.fixture
