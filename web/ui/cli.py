@@ -3,8 +3,74 @@
 from __future__ import annotations
 
 import click
+from sqlalchemy import Engine
+
+from engine.config import load_settings
+from engine.errors import AccountNotFound
+from engine.store import users
+from engine.store.database import make_engine
+from engine.store.migrate import upgrade
+
+
+def _db() -> Engine:
+    try:
+        settings = load_settings()
+    except Exception as exc:
+        raise click.ClickException(f"configuration: {exc}") from exc
+    upgrade(settings.url)
+    return make_engine(settings.url, pool_size=1)
 
 
 @click.group()
 def user() -> None:
     """UI users (operators and account users)."""
+
+
+@user.command("create")
+@click.option("--username", required=True)
+@click.option("--password", required=True)
+@click.option("--operator", is_flag=True, help="Sees every account's calls, manages users.")
+@click.option("--account", "account_username", help="The account whose calls the user sees.")
+def user_create(username: str, password: str, operator: bool, account_username: str | None) -> None:
+    """Create a UI user: an operator, or a user of one account."""
+    if operator == (account_username is not None):
+        raise click.UsageError("give exactly one of --operator or --account ACCOUNT_USERNAME")
+    db = _db()
+    try:
+        user_id = users.create_user(
+            db, username, password, operator=operator, account_username=account_username
+        )
+    except (ValueError, AccountNotFound) as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        db.dispose()
+    kind = "operator" if operator else f"user of account {account_username}"
+    click.echo(f"user {username} created (id {user_id}, {kind})")
+
+
+@user.command("list")
+def user_list() -> None:
+    """List UI users."""
+    db = _db()
+    try:
+        for u in users.list_users(db):
+            kind = "operator" if u.is_operator else f"account={u.account_username}"
+            state = "disabled" if u.disabled else "enabled"
+            click.echo(f"{u.id}\t{u.username}\t{kind}\t{state}")
+    finally:
+        db.dispose()
+
+
+@user.command("disable")
+@click.argument("username")
+@click.option("--enable", is_flag=True, help="Enable the user again instead.")
+def user_disable(username: str, enable: bool) -> None:
+    """Disable a UI user (signed-in sessions end on their next page)."""
+    db = _db()
+    try:
+        users.set_disabled(db, username, not enable)
+    except users.UserNotFound as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        db.dispose()
+    click.echo(f"user {username} {'enabled' if enable else 'disabled'}")

@@ -1,0 +1,193 @@
+"""UI users (argon2 passwords) and the failed sign-ins that rate-limit logging in.
+
+Failures are rows in ``ui_login_failure`` so the limit holds across every process that
+shares the database (waitress threads, gunicorn workers, several machines).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Engine, Select, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from engine.errors import AccountNotFound, CallbridgeError
+from engine.store.database import reading, transaction
+from engine.store.schema import account
+from engine.store.ui_schema import ui_login_failure, ui_user
+
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+class UserExists(CallbridgeError, ValueError):
+    def __init__(self, username: str) -> None:
+        super().__init__(f"user {username!r} already exists")
+        self.username = username
+
+
+class UserNotFound(CallbridgeError, LookupError):
+    def __init__(self, username: str) -> None:
+        super().__init__(f"user {username!r} does not exist")
+        self.username = username
+
+
+@dataclass(frozen=True, slots=True)
+class UiUser:
+    """Someone who signs in to the UI. ``account_id`` None means an operator."""
+
+    id: int
+    username: str
+    is_operator: bool
+    account_id: int | None
+    account_username: str | None
+    disabled: bool
+
+    @property
+    def scope(self) -> int | None:
+        """The only account whose calls this user may see (None: every account)."""
+        return None if self.is_operator else self.account_id
+
+
+def _row_to_user(r: object) -> UiUser:
+    m = dict(r)  # type: ignore[call-overload]
+    return UiUser(
+        int(m["id"]),
+        m["username"],
+        bool(m["is_operator"]),
+        int(m["account_id"]) if m["account_id"] is not None else None,
+        m["account_username"],
+        bool(m["disabled"]),
+    )
+
+
+def _select_users() -> Select[Any]:
+    return select(
+        ui_user.c.id,
+        ui_user.c.username,
+        ui_user.c.is_operator,
+        ui_user.c.account_id,
+        ui_user.c.disabled,
+        account.c.username.label("account_username"),
+    ).select_from(ui_user.outerjoin(account, account.c.id == ui_user.c.account_id))
+
+
+def create_user(
+    db: Engine,
+    username: str,
+    password: str,
+    *,
+    operator: bool = False,
+    account_username: str | None = None,
+    clock: Callable[[], float] = time.time,
+) -> int:
+    """Create an operator or an account user; raises UserExists, AccountNotFound."""
+    if not username or len(username) > 64:
+        raise ValueError("username must be 1 to 64 characters")
+    if len(password) < 8:
+        raise ValueError("password must be at least 8 characters")
+    if operator == (account_username is not None):
+        raise ValueError("a user is either an operator or belongs to one account")
+    try:
+        with transaction(db) as conn:
+            account_id = None
+            if account_username is not None:
+                account_id = conn.execute(
+                    select(account.c.id).where(account.c.username == account_username)
+                ).scalar()
+                if account_id is None:
+                    raise AccountNotFound(account_username)
+            result = conn.execute(
+                insert(ui_user).values(
+                    username=username,
+                    password_hash=_hasher.hash(password),
+                    is_operator=operator,
+                    account_id=account_id,
+                    disabled=False,
+                    created_at=clock(),
+                )
+            )
+            assert result.inserted_primary_key is not None
+            return int(result.inserted_primary_key[0])
+    except IntegrityError as exc:
+        raise UserExists(username) from exc
+
+
+def list_users(db: Engine) -> list[UiUser]:
+    with reading(db) as conn:
+        rows = conn.execute(_select_users().order_by(ui_user.c.id)).mappings()
+        return [_row_to_user(r) for r in rows]
+
+
+def get_user(db: Engine, user_id: int) -> UiUser | None:
+    with reading(db) as conn:
+        row = conn.execute(_select_users().where(ui_user.c.id == user_id)).mappings().first()
+    return _row_to_user(row) if row is not None else None
+
+
+def set_disabled(db: Engine, username: str, disabled: bool = True) -> None:
+    with transaction(db) as conn:
+        result = conn.execute(
+            update(ui_user).where(ui_user.c.username == username).values(disabled=disabled)
+        )
+        if result.rowcount == 0:
+            raise UserNotFound(username)
+
+
+def authenticate(
+    db: Engine, username: str, password: str, clock: Callable[[], float] = time.time
+) -> UiUser | None:
+    """The enabled user with this password, or None (same argon2 cost either way)."""
+    with reading(db) as conn:
+        row = (
+            conn.execute(
+                select(ui_user.c.id, ui_user.c.password_hash, ui_user.c.disabled).where(
+                    ui_user.c.username == username
+                )
+            )
+            .mappings()
+            .first()
+        )
+    stored = row["password_hash"] if row is not None else _DUMMY_HASH
+    try:
+        _hasher.verify(stored, password)
+        ok = row is not None
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok or row is None or row["disabled"]:
+        return None
+    with transaction(db) as conn:
+        conn.execute(update(ui_user).where(ui_user.c.id == row["id"]).values(last_login_at=clock()))
+    return get_user(db, int(row["id"]))
+
+
+def recent_failures(db: Engine, key: str, window: float, now: float) -> int:
+    """Failed sign-ins for ``key`` (username|ip) within the last ``window`` seconds."""
+    with reading(db) as conn:
+        n = conn.execute(
+            select(func.count())
+            .select_from(ui_login_failure)
+            .where(ui_login_failure.c.key == key, ui_login_failure.c.at > now - window)
+        ).scalar()
+    return int(n or 0)
+
+
+def record_failure(db: Engine, key: str, window: float, now: float) -> None:
+    """Remember one failed sign-in; forget this key's failures older than the window."""
+    with transaction(db) as conn:
+        conn.execute(
+            delete(ui_login_failure).where(
+                ui_login_failure.c.key == key, ui_login_failure.c.at <= now - window
+            )
+        )
+        conn.execute(insert(ui_login_failure).values(key=key[:200], at=now))
+
+
+def clear_failures(db: Engine, key: str) -> None:
+    with transaction(db) as conn:
+        conn.execute(delete(ui_login_failure).where(ui_login_failure.c.key == key))

@@ -1,0 +1,140 @@
+"""The dashboard: calls per hour by final code, answer rate, talk time, notifications."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+from flask import render_template, request
+from sqlalchemy import ColumnElement, Connection, Integer, and_, case, cast, func, select, true
+
+from engine.codes import StatusCode
+from engine.store.database import reading
+from engine.store.schema import call, notification, notification_attempt
+from web.ui.blueprint import bp, db, scope
+from web.ui.charts import CODE_COLOURS, Series, gauge, stacked_bars
+from web.ui.i18n import translate
+from web.ui.timefmt import viewer_zone
+
+WINDOWS = {"24h": 24, "7d": 24 * 7}
+
+
+def hour_of(conn: Connection, column: Any) -> ColumnElement[Any]:
+    """The Unix hour a time falls in (floor; SQLite's CAST truncates, PG's rounds)."""
+    if conn.dialect.name == "postgresql":
+        return cast(func.floor(column / 3600), Integer)
+    return cast(column / 3600, Integer)
+
+
+def _scoped(where: list[ColumnElement[bool]], viewer_scope: int | None) -> ColumnElement[bool]:
+    if viewer_scope is not None:
+        where = [*where, call.c.account_id == viewer_scope]
+    return and_(true(), *where)
+
+
+def dashboard_data(conn: Connection, viewer_scope: int | None, since: float) -> dict[str, Any]:
+    """Everything the dashboard shows for calls created (attempts started) since ``since``."""
+    hour = hour_of(conn, call.c.created_at)
+    per_hour = conn.execute(
+        select(hour, call.c.state, func.count())
+        .where(_scoped([call.c.created_at >= since], viewer_scope))
+        .group_by(hour, call.c.state)
+    ).all()
+    final = call.c.state >= int(StatusCode.CALLER_BUSY)
+    answered = call.c.callee_answered_at.is_not(None)
+    totals = conn.execute(
+        select(
+            func.count(case((final, 1))),
+            func.count(case((and_(final, answered), 1))),
+            func.avg(case((and_(final, answered), call.c.ended_at - call.c.callee_answered_at))),
+        ).where(_scoped([call.c.created_at >= since], viewer_scope))
+    ).one()
+    joined = notification.join(call, call.c.id == notification.c.call_id)
+    backlog = conn.execute(
+        select(func.count())
+        .select_from(joined)
+        .where(_scoped([notification.c.state == "pending"], viewer_scope))
+    ).scalar()
+    a_hour = hour_of(conn, notification_attempt.c.started_at)
+    attempts = conn.execute(
+        select(a_hour, notification_attempt.c.ok, func.count())
+        .select_from(
+            notification_attempt.join(
+                notification, notification.c.id == notification_attempt.c.notification_id
+            ).join(call, call.c.id == notification.c.call_id)
+        )
+        .where(_scoped([notification_attempt.c.started_at >= since], viewer_scope))
+        .group_by(a_hour, notification_attempt.c.ok)
+    ).all()
+    ended, answered_n, avg_talk = int(totals[0] or 0), int(totals[1] or 0), totals[2]
+    sent = sum(int(n) for _, _, n in attempts)
+    failed = sum(int(n) for _, ok, n in attempts if not ok)
+    return {
+        "per_hour": [(int(h), int(s), int(n)) for h, s, n in per_hour],
+        "attempts": [(int(h), bool(ok), int(n)) for h, ok, n in attempts],
+        "ended": ended,
+        "answer_rate": answered_n / ended if ended else None,
+        "avg_talk": float(avg_talk) if avg_talk is not None else None,
+        "backlog": int(backlog or 0),
+        "attempts_total": sent,
+        "failure_rate": failed / sent if sent else None,
+    }
+
+
+def _hour_labels(first_hour: int, hours: int) -> list[tuple[int, str]]:
+    zone = viewer_zone()
+    return [
+        (h, datetime.fromtimestamp(h * 3600, zone).strftime("%m-%d %H:00"))
+        for h in range(first_hour, first_hour + hours)
+    ]
+
+
+@bp.get("/dashboard")
+def dashboard() -> Any:
+    window = request.args.get("window", "24h")
+    hours = WINDOWS.get(window, 24)
+    now = time.time()
+    first_hour = int(now // 3600) - hours + 1
+    with reading(db()) as conn:
+        data = dashboard_data(conn, scope(), first_hour * 3600.0)
+    labels = _hour_labels(first_hour, hours)
+    name = dict(labels)
+    codes = [c for c in StatusCode if c.is_final]
+    in_progress = Series("active", translate("In progress"), "#b0c4de")
+    calls_svg = stacked_bars(
+        [label for _, label in labels],
+        {(name[h], s): n for h, s, n in data["per_hour"] if h in name and s >= 3}
+        | _sum_active(data["per_hour"], name),
+        [Series(int(c), f"{int(c)} {c.name}", CODE_COLOURS[int(c)]) for c in codes] + [in_progress],
+        title=translate("Calls per hour by final code"),
+    )
+    attempts_svg = stacked_bars(
+        [label for _, label in labels],
+        {(name[h], "ok" if ok else "failed"): n for h, ok, n in data["attempts"] if h in name},
+        [
+            Series("ok", translate("delivered"), "#4caf50"),
+            Series("failed", translate("failed"), "#c0504d"),
+        ],
+        title=translate("Notification attempts per hour"),
+        height=180,
+    )
+    return render_template(
+        "dashboard.html",
+        data=data,
+        window=window,
+        calls_svg=calls_svg,
+        attempts_svg=attempts_svg,
+        answer_gauge=gauge(data["answer_rate"], label=translate("Answer rate")),
+        failure_gauge=gauge(data["failure_rate"], label=translate("Notification failure rate")),
+    )
+
+
+def _sum_active(
+    per_hour: list[tuple[int, int, int]], name: dict[int, str]
+) -> dict[tuple[str, int | str], int]:
+    out: dict[tuple[str, int | str], int] = {}
+    for h, s, n in per_hour:
+        if s < 3 and h in name:
+            out[(name[h], "active")] = out.get((name[h], "active"), 0) + n
+    return out

@@ -1,0 +1,202 @@
+"""Exports for review: the filtered list (streamed) and one call's full history.
+
+Times are written twice: Unix seconds (exact) and ISO 8601 UTC (readable).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Response, stream_with_context
+
+from engine.codes import StatusCode
+from engine.store.database import reading
+from web.ui.blueprint import bp, db, scope
+from web.ui.filters import current_filter
+from web.ui.queries import iter_calls
+
+LIST_FIELDS = (
+    "id",
+    "account",
+    "caller",
+    "callee",
+    "state",
+    "desc",
+    "cause",
+    "attempt",
+    "duration",
+    "created_at",
+    "created_at_utc",
+    "caller_answered_at",
+    "callee_answered_at",
+    "ended_at",
+    "talk_seconds",
+)
+
+
+def iso(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds") if ts else ""
+
+
+def desc(code: int | None) -> str:
+    try:
+        return StatusCode(code).name if code is not None else ""
+    except ValueError:
+        return str(code)
+
+
+def list_record(row: dict[str, Any]) -> dict[str, Any]:
+    talk = None
+    if row["callee_answered_at"] is not None and row["ended_at"] is not None:
+        talk = round(row["ended_at"] - row["callee_answered_at"], 3)
+    return {
+        "id": row["id"],
+        "account": row["account"],
+        "caller": row["caller"],
+        "callee": row["callee"],
+        "state": row["state"],
+        "desc": desc(row["state"]),
+        "cause": row["cause"],
+        "attempt": row["attempt"],
+        "duration": row["duration"],
+        "created_at": row["created_at"],
+        "created_at_utc": iso(row["created_at"]),
+        "caller_answered_at": row["caller_answered_at"],
+        "callee_answered_at": row["callee_answered_at"],
+        "ended_at": row["ended_at"],
+        "talk_seconds": talk,
+    }
+
+
+def csv_lines(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(["" if v is None else v for v in row])
+        if buf.tell() > 32_768:
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue()
+
+
+def _records() -> Iterator[dict[str, Any]]:
+    f, viewer_scope, engine = current_filter(), scope(), db()
+
+    def gen() -> Iterator[dict[str, Any]]:
+        with reading(engine) as conn:
+            for row in iter_calls(conn, f, viewer_scope):
+                yield list_record(row)
+
+    return gen()
+
+
+def _attachment(name: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
+
+
+@bp.get("/calls.csv")
+def export_csv() -> Response:
+    records = _records()
+    body = csv_lines(LIST_FIELDS, ([r[k] for k in LIST_FIELDS] for r in records))
+    return Response(
+        stream_with_context(body), mimetype="text/csv", headers=_attachment("calls.csv")
+    )
+
+
+@bp.get("/calls.json")
+def export_json() -> Response:
+    records = _records()
+
+    def body() -> Iterator[str]:
+        yield "["
+        for i, r in enumerate(records):
+            yield ("," if i else "") + "\n" + json.dumps(r, ensure_ascii=False)
+        yield "\n]\n"
+
+    return Response(
+        stream_with_context(body()),
+        mimetype="application/json",
+        headers=_attachment("calls.json"),
+    )
+
+
+def history_document(found: dict[str, Any], history: dict[str, Any]) -> dict[str, Any]:
+    """One call as a JSON-ready document (the request already redacted)."""
+    from web.ui.views import redact
+
+    call_part = {k: v for k, v in found.items() if k not in ("request", "callback_url")}
+    call_part["desc"] = desc(found["state"])
+    call_part["request"] = redact(found["request"])
+    return {
+        "call": call_part,
+        "events": [
+            {**e, "from_desc": desc(e["from_state"]), "to_desc": desc(e["to_state"])}
+            for e in history["events"]
+        ],
+        "notifications": history["notifications"],
+        "timers": history["timers"],
+    }
+
+
+HISTORY_FIELDS = (
+    "section", "id", "attempt", "time", "time_utc", "source", "what", "code", "desc",
+    "cause", "result", "detail", "operator",
+)  # fmt: skip
+
+
+def history_rows(doc: dict[str, Any]) -> Iterator[list[Any]]:
+    """The history flattened: one row per event, notification attempt and timer."""
+    for e in doc["events"]:
+        yield [
+            "event", e["id"], e["attempt"], e["at"], iso(e["at"]), e["source"], e["trigger"],
+            e["to_state"], e["to_desc"], e["cause"],
+            "accepted" if e["accepted"] else "rejected", e["reason"], "",
+        ]  # fmt: skip
+    for n in doc["notifications"]:
+        yield [
+            "notification", n["id"], n["attempt"], n["event_time"], iso(n["event_time"]),
+            "outbox", f"seq {n['seq']}", n["code"], desc(n["code"]), n["cause"], n["state"],
+            f"tries {n['tries']}", "",
+        ]  # fmt: skip
+        for a in n["attempts"]:
+            outcome = f"HTTP {a['status']}" if a["status"] is not None else "no response"
+            yield [
+                "attempt", a["id"], n["attempt"], a["started_at"], iso(a["started_at"]),
+                "operator" if a["operator"] else "sender", a["url"], n["code"], desc(n["code"]),
+                n["cause"], "ok" if a["ok"] else "failed",
+                f"{outcome}; {a['latency_ms']:.0f} ms; {a['error'] or a['response_excerpt']}",
+                a["operator"] or "",
+            ]  # fmt: skip
+    for tm in doc["timers"]:
+        yield [
+            "timer", tm["id"], tm["attempt"], tm["due_at"], iso(tm["due_at"]), "timer",
+            tm["kind"], "", "", "", tm["state"],
+            f"fired {iso(tm['fired_at'])} {tm['result']}" if tm["fired_at"] else tm["result"],
+            "",
+        ]  # fmt: skip
+
+
+@bp.get("/calls/<int:call_id>.<any(json, csv):fmt>")
+def export_call(call_id: int, fmt: str) -> Response:
+    from web.ui.views import load_call
+
+    found, history = load_call(call_id)
+    doc = history_document(found, history)
+    if fmt == "json":
+        return Response(
+            json.dumps(doc, ensure_ascii=False, indent=2, default=str),
+            mimetype="application/json",
+            headers=_attachment(f"call-{call_id}.json"),
+        )
+    return Response(
+        "".join(csv_lines(HISTORY_FIELDS, history_rows(doc))),
+        mimetype="text/csv",
+        headers=_attachment(f"call-{call_id}.csv"),
+    )

@@ -1,0 +1,241 @@
+"""The UI's reads. Every query takes ``scope``: an account user's account id, or None
+for an operator; the account condition is part of the SQL, never applied afterwards.
+
+Pages are keyset pages on ``call.id`` (newest first), so page N costs what page 1 does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select, true
+
+from engine.codes import StatusCode
+from engine.errors import InvalidPhoneNumber
+from engine.phone import parse_number
+from engine.store.schema import account, call, call_event, notification, notification_attempt
+from engine.store.schema import timer as timer_table
+
+ACTIVE_STATES = tuple(int(s) for s in StatusCode if not s.is_final)
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True, slots=True)
+class CallFilter:
+    """What the calls list is narrowed to (all optional)."""
+
+    account_id: int | None = None
+    code: int | None = None  # exact state / final code
+    state: str = ""  # "" | "active" | "final"
+    number: str = ""  # either leg, E.164 or national form
+    call_id: int | None = None
+    since: float | None = None  # created_at >= since
+    until: float | None = None  # created_at < until
+    region: str = "TR"
+    numbers: tuple[str, ...] = field(default=(), init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "numbers", _number_forms(self.number, self.region))
+
+
+def _number_forms(raw: str, region: str) -> tuple[str, ...]:
+    """The E.164 form of what was typed, plus the text itself when it does not parse."""
+    text = raw.strip()
+    if not text:
+        return ()
+    try:
+        return (parse_number(text, region).e164,)
+    except InvalidPhoneNumber:
+        return (text,)
+
+
+def conditions(f: CallFilter, scope: int | None) -> list[ColumnElement[bool]]:
+    """WHERE terms for the filter, the viewer's scope always included."""
+    where: list[ColumnElement[bool]] = []
+    if scope is not None:
+        where.append(call.c.account_id == scope)
+    if f.account_id is not None:
+        where.append(call.c.account_id == f.account_id)
+    if f.code is not None:
+        where.append(call.c.state == f.code)
+    if f.state == "active":
+        where.append(call.c.state.in_(ACTIVE_STATES))
+    elif f.state == "final":
+        where.append(call.c.state >= int(StatusCode.CALLER_BUSY))
+    if f.numbers:
+        legs = [call.c.caller.in_(f.numbers), call.c.callee.in_(f.numbers)]
+        if not f.numbers[0].startswith("+"):  # did not parse: compare the text as typed too
+            legs += [call.c.caller_national.in_(f.numbers), call.c.callee_national.in_(f.numbers)]
+        where.append(or_(*legs))
+    if f.call_id is not None:
+        where.append(call.c.id == f.call_id)
+    if f.since is not None:
+        where.append(call.c.created_at >= f.since)
+    if f.until is not None:
+        where.append(call.c.created_at < f.until)
+    return where
+
+
+LIST_COLUMNS = (
+    call.c.id,
+    call.c.account_id,
+    account.c.username.label("account"),
+    call.c.caller,
+    call.c.callee,
+    call.c.state,
+    call.c.cause,
+    call.c.attempt,
+    call.c.duration,
+    call.c.created_at,
+    call.c.updated_at,
+    call.c.caller_answered_at,
+    call.c.callee_answered_at,
+    call.c.ended_at,
+)
+
+
+def _list_query(where: list[ColumnElement[bool]]) -> Select[Any]:
+    return (
+        select(*LIST_COLUMNS)
+        .select_from(call.join(account, account.c.id == call.c.account_id))
+        .where(and_(true(), *where))
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    rows: list[dict[str, Any]]
+    newer: int | None  # pass as ?after= to see newer calls
+    older: int | None  # pass as ?before= to see older calls
+
+
+def list_calls(
+    conn: Connection,
+    f: CallFilter,
+    scope: int | None,
+    *,
+    before: int | None = None,
+    after: int | None = None,
+    limit: int = PAGE_SIZE,
+) -> Page:
+    """One page of calls, newest first, older than ``before`` or newer than ``after``."""
+    where = conditions(f, scope)
+    if after is not None:
+        q = _list_query([*where, call.c.id > after]).order_by(call.c.id.asc()).limit(limit + 1)
+        rows = [dict(r) for r in conn.execute(q).mappings()]
+        more_newer = len(rows) > limit
+        rows = list(reversed(rows[:limit]))
+        return Page(
+            rows,
+            newer=rows[0]["id"] if more_newer and rows else None,
+            older=rows[-1]["id"] if rows else None,
+        )
+    if before is not None:
+        where = [*where, call.c.id < before]
+    q = _list_query(where).order_by(call.c.id.desc()).limit(limit + 1)
+    rows = [dict(r) for r in conn.execute(q).mappings()]
+    more_older = len(rows) > limit
+    rows = rows[:limit]
+    return Page(
+        rows,
+        newer=rows[0]["id"] if before is not None and rows else None,
+        older=rows[-1]["id"] if more_older else None,
+    )
+
+
+def iter_calls(
+    conn: Connection, f: CallFilter, scope: int | None, chunk: int = 1000
+) -> Iterator[dict[str, Any]]:
+    """Every matching call, newest first, read in keyset chunks (for exports)."""
+    where = conditions(f, scope)
+    before: int | None = None
+    while True:
+        page_where = where if before is None else [*where, call.c.id < before]
+        q = _list_query(page_where).order_by(call.c.id.desc()).limit(chunk)
+        rows = [dict(r) for r in conn.execute(q).mappings()]
+        yield from rows
+        if len(rows) < chunk:
+            return
+        before = rows[-1]["id"]
+
+
+def counts_by_code(conn: Connection, f: CallFilter, scope: int | None) -> dict[int, int]:
+    """How many calls of the filtered set are in each state / final code."""
+    q = (
+        select(call.c.state, func.count())
+        .where(and_(true(), *conditions(f, scope)))
+        .group_by(call.c.state)
+    )
+    return {int(s): int(n) for s, n in conn.execute(q)}
+
+
+def get_call(conn: Connection, call_id: int, scope: int | None) -> dict[str, Any] | None:
+    """One call with its account name, or None if it does not exist *or* is not visible."""
+    where = [call.c.id == call_id]
+    if scope is not None:
+        where.append(call.c.account_id == scope)
+    q = (
+        select(call, account.c.username.label("account"), account.c.callback_url)
+        .select_from(call.join(account, account.c.id == call.c.account_id))
+        .where(*where)
+    )
+    row = conn.execute(q).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def call_history(conn: Connection, call_id: int) -> dict[str, list[dict[str, Any]]]:
+    """Events, notifications (each with its attempts) and timers of a call already checked
+    against the viewer's scope by :func:`get_call`."""
+    events = [
+        dict(r)
+        for r in conn.execute(
+            select(call_event).where(call_event.c.call_id == call_id).order_by(call_event.c.id)
+        ).mappings()
+    ]
+    notes = [
+        dict(r)
+        for r in conn.execute(
+            select(notification)
+            .where(notification.c.call_id == call_id)
+            .order_by(notification.c.seq)
+        ).mappings()
+    ]
+    by_id = {n["id"]: n for n in notes}
+    for n in notes:
+        n["attempts"] = []
+    if by_id:
+        for r in conn.execute(
+            select(notification_attempt)
+            .where(notification_attempt.c.notification_id.in_(list(by_id)))
+            .order_by(notification_attempt.c.id)
+        ).mappings():
+            by_id[r["notification_id"]]["attempts"].append(dict(r))
+    timers = [
+        dict(r)
+        for r in conn.execute(
+            select(
+                timer_table.c.id,
+                timer_table.c.kind,
+                timer_table.c.attempt,
+                timer_table.c.due_at,
+                timer_table.c.state,
+                timer_table.c.tries,
+                timer_table.c.created_at,
+                timer_table.c.fired_at,
+                timer_table.c.result,
+                timer_table.c.payload,
+            )
+            .where(timer_table.c.call_id == call_id)
+            .order_by(timer_table.c.id)
+        ).mappings()
+    ]
+    return {"events": events, "notifications": notes, "timers": timers}
+
+
+def account_choices(conn: Connection, scope: int | None) -> list[tuple[int, str]]:
+    q = select(account.c.id, account.c.username).order_by(account.c.username)
+    if scope is not None:
+        q = q.where(account.c.id == scope)
+    return [(int(i), str(u)) for i, u in conn.execute(q)]

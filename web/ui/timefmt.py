@@ -1,0 +1,51 @@
+"""Times in the viewer's zone: the browser's zone arrives in the ``tz`` cookie (set by
+static/app.js), UTC until it does or when it is not a known IANA zone."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from urllib.parse import unquote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import request
+
+UTC = ZoneInfo("UTC")
+
+
+def viewer_zone() -> ZoneInfo:
+    name = unquote(request.cookies.get("tz", ""))  # app.js URI-encodes the "/"
+    if not name or len(name) > 64 or ".." in name:
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def fmt_time(ts: float | None, zone: ZoneInfo | None = None, *, millis: bool = True) -> str:
+    """``2026-11-27 13:04:05.123`` in the viewer's zone ("" for None)."""
+    if ts is None:
+        return ""
+    dt = datetime.fromtimestamp(ts, zone or viewer_zone())
+    text = dt.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{text}.{dt.microsecond // 1000:03d}" if millis else text
+
+
+def fmt_seconds(value: float | None) -> str:
+    if value is None:
+        return ""
+    if value < 60:
+        return f"{value:.1f} s"
+    minutes, seconds = divmod(round(value), 60)
+    return f"{minutes} min {seconds:02d} s"
+
+
+def day_start(text: str, zone: ZoneInfo, *, next_day: bool = False) -> float | None:
+    """Unix time of midnight starting ``YYYY-MM-DD`` in ``zone`` (or the day after)."""
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    if next_day:
+        day += timedelta(days=1)
+    return datetime.combine(day, time.min, tzinfo=zone).timestamp()
