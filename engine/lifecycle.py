@@ -143,6 +143,14 @@ class Lifecycle:
             )
         return call_id, now
 
+    @staticmethod
+    def lock(conn: Connection, call_id: int) -> LockedCall:
+        """Lock the call row for this transaction and read what events need."""
+        found = _LOCK_CALL.first(conn, {"p_id": call_id})
+        if found is None:
+            raise CallNotFound(call_id)
+        return LockedCall(*found)
+
     def apply(
         self,
         conn: Connection,
@@ -154,16 +162,14 @@ class Lifecycle:
         at: float,
         source: str,
         detail: str = "",
+        locked: LockedCall | None = None,
     ) -> Applied:
         """Lock the call, fire the machine, write state, audit, outbox and timers.
 
         A move the machine does not allow, or an event of another attempt, changes
         nothing but its audit row (``accepted = false`` with the reason).
         """
-        found = _LOCK_CALL.first(conn, {"p_id": call_id})
-        if found is None:
-            raise CallNotFound(call_id)
-        row = _Locked(*found)
+        row = locked if locked is not None else self.lock(conn, call_id)
         now = self.clock()
         state = S(row.state)
         if attempt != row.attempt:
@@ -298,7 +304,9 @@ class Lifecycle:
         return Applied(call_id, move, wake_at=wake, notified=True)
 
 
-class _Locked(NamedTuple):
+class LockedCall(NamedTuple):
+    """The call row as locked by :meth:`Lifecycle.lock` (with its account's settings)."""
+
     state: int
     attempt: int
     notify_seq: int

@@ -31,6 +31,7 @@ from engine.lifecycle import (
     WATCHDOG_CAUSE,
     Applied,
     Lifecycle,
+    LockedCall,
     ringout_trigger,
     watchdog_trigger,
 )
@@ -101,18 +102,27 @@ class TimerWorker:
                         outcomes.append(self._apply_due(conn, due))
                 except Exception:
                     log.exception("timer %s (%s) failed; its lease will expire", due.id, due.kind)
+        told: list[Due] = []
         for applied, command in outcomes:
             if applied is not None:
                 self.on_applied(applied)
             if command is not None:
                 try:
-                    self._run_command(command)
+                    done = self._run_command(command)
                 except Exception:
                     log.exception("carrier command for call %s failed", command.due.call_id)
+                    continue
+                if done is not None:
+                    told.append(done)
+        if told:
+            with transaction(self.db) as conn:
+                for due in told:
+                    timers.finish(conn, due, self.clock(), "carrier told")
 
     def _apply_due(self, conn: Connection, due: Due) -> tuple[Applied | None, _Command | None]:
         """Apply one claimed timer inside ``conn``'s transaction."""
-        state, attempt, account_id = _lock_call(conn, due.call_id)
+        locked = self.lifecycle.lock(conn, due.call_id)
+        state, attempt, account_id = S(locked.state), locked.attempt, locked.account_id
         now = self.clock()
         if due.kind in (START, REDIAL) and due.attempt == attempt:
             # Account limits: a start that would exceed them waits (queued, not refused).
@@ -132,7 +142,7 @@ class TimerWorker:
         trigger, cause, at = self._effect(due, state, now)
         if trigger is None:
             return None, None
-        return self._apply(conn, due, trigger, cause, at), None
+        return self._apply(conn, due, trigger, cause, at, locked), None
 
     @staticmethod
     def _effect(due: Due, state: S, now: float) -> tuple[str | None, int, float]:
@@ -150,7 +160,15 @@ class TimerWorker:
         log.error("unknown timer kind %r", due.kind)
         return None, 0, now
 
-    def _apply(self, conn: Connection, due: Due, trigger: str, cause: int, at: float) -> Applied:
+    def _apply(
+        self,
+        conn: Connection,
+        due: Due,
+        trigger: str,
+        cause: int,
+        at: float,
+        locked: LockedCall,
+    ) -> Applied:
         return self.lifecycle.apply(
             conn,
             call_id=due.call_id,
@@ -159,6 +177,7 @@ class TimerWorker:
             cause=cause,
             at=at,
             source="timer",
+            locked=locked,
         )
 
     def _dial_command(self, conn: Connection, due: Due, state: S) -> _Command | None:
@@ -186,7 +205,8 @@ class TimerWorker:
         )
         return _Command(due, request)
 
-    def _run_command(self, command: _Command) -> None:
+    def _run_command(self, command: _Command) -> Due | None:
+        """Tell the carrier; returns a hang-up timer to mark done (in one batch)."""
         due = command.due
         if command.dial is not None:
             # At most once: the timer is already done; a dial lost to a crash here is
@@ -195,7 +215,7 @@ class TimerWorker:
                 self.carrier.dial(command.dial)
             except CarrierError as exc:
                 self._report_failure(command.dial, str(exc))
-            return
+            return None
         # Hang-up: at least once (idempotent for every driver).
         try:
             self.carrier.hang_up(due.call_id, due.attempt, None)
@@ -205,9 +225,8 @@ class TimerWorker:
                     timers.finish(conn, due, self.clock(), f"gave up: {exc}", state="failed")
                 else:
                     timers.release(conn, due, self.clock() + HANGUP_RETRY, f"error: {exc}")
-            return
-        with transaction(self.db) as conn:
-            timers.finish(conn, due, self.clock(), "carrier told")
+            return None
+        return due
 
     def _report_failure(self, request: DialRequest, error: str) -> None:
         with transaction(self.db) as conn:
@@ -222,12 +241,3 @@ class TimerWorker:
                 detail=f"dial failed: {error}",
             )
         self.on_applied(applied)
-
-
-def _lock_call(conn: Connection, call_id: int) -> tuple[S, int, int]:
-    row = conn.execute(
-        select(call.c.state, call.c.attempt, call.c.account_id)
-        .where(call.c.id == call_id)
-        .with_for_update()
-    ).one()
-    return S(row.state), int(row.attempt), int(row.account_id)

@@ -7,8 +7,10 @@
 4. ACK the callee with the caller's answer, and report the callee ANSWERED.
 
 The asyncio loop runs in a daemon thread of its own; ``dial`` and ``hang_up`` only hand
-work to it. Events go to the sink through a one-worker executor, so the sink may block
-(it writes to a database) without stalling SIP, and events keep their order.
+work to it. Events go to the sink through single-thread executors, one per shard of
+calls (``call_id % event_workers``), so the sink may block (it writes to a database)
+without stalling SIP, each call's events keep their order, and events of different calls
+are applied concurrently (the engine commits them together).
 """
 
 from __future__ import annotations
@@ -60,7 +62,9 @@ class SipCarrier:
         self._sink: EventSink | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        # One single-thread pool per shard of calls: a call's events keep their order,
+        # while events of different calls reach the sink concurrently (and share commits).
+        self._executors: list[concurrent.futures.ThreadPoolExecutor] = []
         self._calls: dict[tuple[int, int], _Call] = {}
         self._owners: dict[int, tuple[_Call, DialRequest]] = {}  # id(CallLeg) → owner
         self._by_sip_call_id: dict[str, CallLeg] = {}
@@ -71,7 +75,10 @@ class SipCarrier:
         if self._loop is not None:
             raise CarrierError("the SIP carrier is already started")
         self._sink = sink
-        self._executor = concurrent.futures.ThreadPoolExecutor(1, "sip-events")
+        self._executors = [
+            concurrent.futures.ThreadPoolExecutor(1, f"sip-events-{n}")
+            for n in range(self.settings.event_workers)
+        ]
         loop = asyncio.new_event_loop()
         self._loop = loop
         self._thread = threading.Thread(target=loop.run_forever, name="sip-carrier", daemon=True)
@@ -112,9 +119,9 @@ class SipCarrier:
             if self._thread is not None:
                 self._thread.join(timeout=5)
             loop.close()
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        executors, self._executors = self._executors, []
+        for executor in executors:
+            executor.shutdown(wait=True)
 
     def _call_soon(self, callback: Callable[..., None], *args: object) -> None:
         loop = self._loop
@@ -192,7 +199,8 @@ class SipCarrier:
 
     def _emit(self, leg: CallLeg, kind: LegEventKind, cause: int, detail: str = "") -> None:
         owner = self._owners.get(id(leg))
-        if owner is None or self._executor is None:
+        executors = self._executors
+        if owner is None or not executors:
             return
         request = owner[1]
         event = LegEvent(
@@ -212,7 +220,8 @@ class SipCarrier:
             cause,
             detail,
         )
-        self._executor.submit(self._deliver, event)
+        with contextlib.suppress(RuntimeError):  # stopping: no events after stop()
+            executors[event.call_id % len(executors)].submit(self._deliver, event)
 
     def _deliver(self, event: LegEvent) -> None:
         try:

@@ -41,6 +41,8 @@ class SipSettings(BaseModel):
     user_agent: str = "callbridge"
     # 487 after our CANCEL → NO_ANSWER(19) event; False keeps base.py's "nothing more" rule
     report_cancelled_as_no_answer: bool = True
+    # threads calling the event sink; a call always uses the same one (its events in order)
+    event_workers: int = Field(default=8, ge=1, le=256)
 
     @model_validator(mode="after")
     def _check_templates(self) -> SipSettings:

@@ -87,7 +87,11 @@ class UdpTransport(Transport):
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         sock = self._socket()
-        sock.bind((self.host, self.port))
+        try:
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
         self.port = sock.getsockname()[1]
         self._listener = sock
         self._loop.add_reader(sock.fileno(), self._readable, sock, None)

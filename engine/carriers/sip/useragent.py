@@ -23,6 +23,7 @@ from engine.carriers.sip.transaction import ClientTransaction, ServerTransaction
 from engine.carriers.sip.transport import Address, TcpTransport, Transport, UdpTransport
 
 log = logging.getLogger(__name__)
+BIND_TRIES = 20  # with bind_port 0: new ports tried when the second transport clashes
 
 
 class RequestHandler(Protocol):
@@ -56,13 +57,30 @@ class UserAgent:
         self._accepted: dict[tuple[str, int], ServerTransaction] = {}
 
     async def start(self) -> None:
-        """Bind both transports; the default one first so its port can be shared."""
-        first = self.transports[self.settings.transport]
-        await first.start()
-        for transport in self.transports.values():
-            if transport is not first:
-                transport.port = first.port
-                await transport.start()
+        """Bind both transports on one port, TCP first.
+
+        TCP first: a TCP listener cannot share its port, while the UDP sockets use
+        ``SO_REUSEPORT`` (for the connected per-remote sockets) and could otherwise end up
+        sharing a port with another carrier process of the same user. With
+        ``bind_port = 0`` the port the kernel gives TCP may be taken for UDP (by an
+        unrelated socket): then both start over on a new port.
+        """
+        first = self.transports["tcp"]
+        tries = BIND_TRIES if self.settings.bind_port == 0 else 1
+        for attempt in range(1, tries + 1):
+            for transport in self.transports.values():
+                transport.port = self.settings.bind_port
+            await first.start()
+            try:
+                for transport in self.transports.values():
+                    if transport is not first:
+                        transport.port = first.port
+                        await transport.start()
+                return
+            except OSError:
+                self.close()
+                if attempt == tries:
+                    raise
 
     def close(self) -> None:
         for transport in self.transports.values():
