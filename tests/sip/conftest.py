@@ -15,7 +15,6 @@ from tests.sip.phones import (
     HOST,
     EventLog,
     Phone,
-    free_port,
     render,
     require_sipp,
 )
@@ -35,7 +34,7 @@ def phones(tmp_path: Path) -> Iterator[Callable[..., Phone]]:
         variables: dict[str, str] | None = None,
         **values: str,
     ) -> Phone:
-        phone = Phone(name, free_port(), transport, tmp_path)
+        phone = Phone(name, 0, transport, tmp_path)
         started.append(phone)
         return phone.start(render(scenario, **values), variables or {})
 
@@ -64,7 +63,7 @@ def make_carrier() -> Iterator[Callable[..., tuple[SipCarrier, EventLog]]]:
             "transport": transport,
             "bind_host": HOST,
             "bind_port": 0,
-            "t1": 0.1,
+            "t1": 0.5,  # RFC 3261 default: no spurious retransmissions under load
             "trunk_uri": f"sip:{{e164}}@{HOST}:9;transport={transport}",
             "routes": routes,
         }

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +38,11 @@ def require_sipp() -> None:
 
 
 def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1."""
+    """A port that was free for both UDP and TCP on 127.0.0.1 a moment ago.
+
+    Only a hint: another process may take it before it is used. ``Phone.start`` checks
+    that its SIPp really owns the port and starts over on another one when it does not.
+    """
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
             tcp.bind((HOST, 0))
@@ -50,14 +56,72 @@ def free_port() -> int:
     raise RuntimeError("no free port")
 
 
-def _listening(port: int, transport: str) -> bool:
-    table = Path("/proc/net/tcp" if transport == "tcp" else "/proc/net/udp").read_text()
-    wanted = f":{port:04X}"
-    for line in table.splitlines()[1:]:
-        fields = line.split()
-        if fields[1].endswith(wanted) and (transport == "udp" or fields[3] == "0A"):
-            return True
-    return False
+@contextlib.contextmanager
+def refusing_port() -> Iterator[int]:
+    """A port on 127.0.0.1 held by this process where nobody listens, for as long as needed.
+
+    TCP: a bound socket that never listens answers a SYN with RST. UDP: a socket connected
+    elsewhere does not take datagrams from anyone else, so the kernel answers them with
+    ICMP port unreachable. Unlike a port found free and released, nobody can take it.
+    """
+    for _ in range(50):
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            tcp.bind((HOST, 0))
+            port = tcp.getsockname()[1]
+            udp.bind((HOST, port))
+            udp.connect((HOST, 9))
+        except OSError:
+            tcp.close()
+            udp.close()
+            continue
+        try:
+            yield port
+        finally:
+            tcp.close()
+            udp.close()
+        return
+    raise RuntimeError("no free port")
+
+
+def owned_sockets(pid: int) -> list[tuple[str, int, str]]:
+    """The (protocol, local port, state) of every IPv4 socket process ``pid`` holds."""
+    inodes = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+    except OSError:
+        return []
+    found = []
+    for proto in ("udp", "tcp"):
+        try:
+            table = Path(f"/proc/{pid}/net/{proto}").read_text()
+        except OSError:
+            return []
+        for line in table.splitlines()[1:]:
+            fields = line.split()
+            if len(fields) > 9 and fields[9] in inodes:
+                found.append((proto, int(fields[1].rsplit(":", 1)[1], 16), fields[3]))
+    return found
+
+
+def _sipp_ready(pid: int, port: int, transport: str) -> bool:
+    """SIPp ``pid`` listens on ``port`` and has bound its two media sockets.
+
+    SIPp binds its SIP socket first and its RTP sockets (6000 and up) after; a clash
+    there makes it exit, so a phone only counts as started once both are done.
+    """
+    sockets = owned_sockets(pid)
+    listening = any(
+        proto == transport and p == port and (proto == "udp" or state == "0A")
+        for proto, p, state in sockets
+    )
+    media = [p for proto, p, _ in sockets if proto == "udp" and p != port and 6000 <= p < 6300]
+    return listening and len(media) >= 2
 
 
 DEFAULTS = {
@@ -92,7 +156,7 @@ class Phone:
     """One SIPp process answering one call."""
 
     name: str
-    port: int
+    port: int  # 0: pick a free one when starting
     transport: str
     workdir: Path
     process: subprocess.Popen[bytes] | None = None
@@ -107,13 +171,33 @@ class Phone:
         return self.workdir / f"{self.name}_errors.log"
 
     def start(self, scenario_text: str, variables: dict[str, str]) -> Phone:
+        """Run SIPp on a free port; tries other ports while another process wins one.
+
+        ``port`` 0 (the default) picks one; a SIPp that cannot bind its SIP or media
+        sockets exits at once, and the phone starts over on a fresh port.
+        """
         path = self.workdir / f"{self.name}.xml"
         path.write_text(scenario_text)
+        fixed = self.port != 0
+        failures = []
+        for _ in range(1 if fixed else 8):
+            if not fixed:
+                self.port = free_port()
+            if self._launch(path, scenario_text, variables):
+                return self
+            failures.append(f"port {self.port}: {self.screen()[-500:]}")
+            if "bind" not in self.screen().lower():
+                break  # not a port lost to another process: a bad scenario
+        raise RuntimeError(f"SIPp {self.name} did not start:\n" + "\n".join(failures))
+
+    def _launch(self, path: Path, scenario_text: str, variables: dict[str, str]) -> bool:
         command = [
             SIPP,
             "-sf",
             str(path),
             "-i",
+            HOST,
+            "-ci",
             HOST,
             "-p",
             str(self.port),
@@ -122,6 +206,10 @@ class Phone:
             "-nostdin",
             "-t",
             "t1" if self.transport == "tcp" else "u1",
+            # a retransmission SIPp does not recognise (it only knows the last message)
+            # must not abort the call; received_messages() folds retransmissions away
+            "-default_behaviors",
+            "all,-abortunexp",
             "-timeout",
             "25s",
             "-timeout_error",
@@ -135,16 +223,19 @@ class Phone:
         defaults = {name: "0" for name in ("ring_ms", "hold_ms") if name in scenario_text}
         for key, value in {**defaults, **variables}.items():
             command += ["-set", key, value]
-        log = (self.workdir / f"{self.name}_screen.log").open("wb")
-        self.process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + 5
-        while not _listening(self.port, self.transport):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"SIPp {self.name} did not start: {self.screen()}")
-            time.sleep(0.02)
-        return self
+        with (self.workdir / f"{self.name}_screen.log").open("wb") as log:
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        deadline = time.monotonic() + 10
+        while not _sipp_ready(self.process.pid, self.port, self.transport):
+            if self.process.poll() is not None:
+                return False  # lost a port to another process: try another
+            if time.monotonic() > deadline:
+                self.kill()
+                return False
+            time.sleep(0.01)
+        return True
 
     def wait(self, timeout: float = 20) -> int:
         """SIPp's exit code: 0 when the scenario ran to its end."""
@@ -165,16 +256,23 @@ class Phone:
         path = self.workdir / f"{self.name}_screen.log"
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
-    def received_messages(self) -> list[str]:
-        """The messages SIPp received, in order (from its -trace_msg file)."""
+    def received_messages(self, retransmissions: bool = False) -> list[str]:
+        """The messages SIPp received, in order (from its -trace_msg file).
+
+        A message byte-for-byte equal to one received before is a retransmission (over
+        UDP, when a response or ACK was late under load); those are left out unless
+        ``retransmissions`` is set, so tests do not depend on timing.
+        """
         if not self.messages_file.exists():
             return []
         text = self.messages_file.read_text(errors="replace")
-        messages = []
+        messages: list[str] = []
         for block in re.split(r"^-{10,}[^\n]*\n", text, flags=re.MULTILINE):
             head, _, rest = block.partition("\n")
             if "message received" in head:
-                messages.append(rest.strip())
+                message = rest.strip()
+                if retransmissions or message not in messages:
+                    messages.append(message)
         return messages
 
     def received(self) -> list[str]:

@@ -13,7 +13,7 @@ import pytest
 
 from engine.carriers.sip.carrier import SipCarrier
 from engine.events import Leg, LegEventKind
-from tests.sip.phones import EventLog, Phone, dial_request, free_port, sipp_ok
+from tests.sip.phones import EventLog, Phone, dial_request, refusing_port, sipp_ok
 
 pytestmark = pytest.mark.slow
 
@@ -194,12 +194,13 @@ def test_answer_crossing_our_cancel_is_acked_then_ended(
 
 
 def test_nobody_listening_fails_at_once(make_carrier: MakeCarrier, transport: str) -> None:
-    carrier, log = make_carrier(transport, caller_port=free_port())
-    started = time.monotonic()
-    carrier.dial(dial_request(Leg.CALLER))
-    event = log.wait_for(Leg.CALLER, LegEventKind.FAILED, timeout=5)
-    assert time.monotonic() - started < 2
-    assert event.cause == 27
+    with refusing_port() as port:
+        carrier, log = make_carrier(transport, caller_port=port)
+        started = time.monotonic()
+        carrier.dial(dial_request(Leg.CALLER))
+        event = log.wait_for(Leg.CALLER, LegEventKind.FAILED, timeout=5)
+        assert time.monotonic() - started < 2
+        assert event.cause == 27
 
 
 CHALLENGES = {

@@ -22,7 +22,7 @@ MakeCarrier = Callable[..., tuple[SipCarrier, EventLog]]
 def silent_udp() -> Iterator[socket.socket]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((HOST, 0))
-    sock.settimeout(0.5)
+    sock.settimeout(5.0)  # generous: a loaded machine answers late, never wrongly
     yield sock
     sock.close()
 
@@ -48,8 +48,9 @@ def test_timer_b_over_udp_with_retransmissions(
     elapsed = time.monotonic() - started
     assert event.cause == 102 and 0.9 < elapsed < 2.0
     invites = [d for d in _drain(silent_udp) if d.startswith(b"INVITE ")]
-    # Timer A: sent at 0, 0.05, 0.15, 0.35, 0.75 s before Timer B fires at 1 s.
-    assert len(invites) == 5
+    # Timer A: sent at 0, 0.05, 0.15, 0.35, 0.75 s before Timer B fires at 1 s (a loaded
+    # machine runs each retransmission late and may push the last one past Timer B).
+    assert len(invites) in (4, 5)
     assert len({parse_message(d).top_via.branch for d in invites}) == 1
 
 
