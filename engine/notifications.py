@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 
 from engine.codes import StatusCode
 from engine.config import NotificationSettings
+from engine.group_commit import GroupCommit
 from engine.store import outbox
 from engine.store.database import StoreUnavailable, transaction
 from engine.store.outbox import AttemptResult, Outgoing
@@ -78,6 +79,7 @@ class NotificationSender:
             headers={"user-agent": USER_AGENT},
         )
         self._pool = ThreadPoolExecutor(settings.senders, thread_name_prefix="notify")
+        self._group = GroupCommit(db)
         self._in_flight = 0
         self._lock = threading.Lock()
         self._rng = rng or random.Random()
@@ -154,8 +156,11 @@ class NotificationSender:
         nxt = None if result.ok else self.next_attempt_at(item.tries + 1, self.clock())
         for pause in (0.5, 1, 2, 4, 8, 15, 30, 30, 30, 30):
             try:
-                with transaction(self.db) as conn:
-                    outbox.record_attempt(conn, item, result, next_attempt_at=nxt)
+                # Concurrent senders' records share a transaction (group commit).
+                self._group.run(
+                    lambda conn: outbox.record_attempt(conn, item, result, next_attempt_at=nxt),
+                    key=item.call_id,
+                )
                 return
             except StoreUnavailable:
                 # The lease keeps others off this row; if it runs out first the

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
 from engine import limits
 from engine.carriers.base import Carrier, CarrierError, DialRequest
@@ -32,12 +32,12 @@ from engine.lifecycle import (
     Applied,
     Lifecycle,
     LockedCall,
+    Writes,
     ringout_trigger,
     watchdog_trigger,
 )
 from engine.store import timers
 from engine.store.database import transaction
-from engine.store.schema import call
 from engine.store.timers import Due
 
 log = logging.getLogger("callbridge.timers")
@@ -86,20 +86,22 @@ class TimerWorker:
             return timers.next_due(conn)
 
     def _run_batch(self, claimed: list[Due]) -> None:
-        """Apply a batch of claimed timers in one transaction (calls locked in id order);
-        if that fails, each timer alone, so one bad timer never holds up the others."""
+        """Apply a batch of claimed timers in one transaction; if that fails, each timer
+        alone, so one bad timer never holds up the others."""
         ordered = sorted(claimed, key=lambda due: due.call_id)
         outcomes: list[tuple[Applied | None, _Command | None]] = []
         try:
             with transaction(self.db) as conn:
-                outcomes = [self._apply_due(conn, due) for due in ordered]
+                outcomes = self._apply_batch(conn, ordered)
         except Exception:
-            log.warning("timer batch failed; applying its %d timers one by one", len(ordered))
+            log.warning(
+                "timer batch failed; applying its %d timers one by one", len(ordered), exc_info=True
+            )
             outcomes = []
             for due in ordered:
                 try:
                     with transaction(self.db) as conn:
-                        outcomes.append(self._apply_due(conn, due))
+                        outcomes.extend(self._apply_batch(conn, [due]))
                 except Exception:
                     log.exception("timer %s (%s) failed; its lease will expire", due.id, due.kind)
         told: list[Due] = []
@@ -116,33 +118,60 @@ class TimerWorker:
                     told.append(done)
         if told:
             with transaction(self.db) as conn:
-                for due in told:
-                    timers.finish(conn, due, self.clock(), "carrier told")
+                timers.finish_many(conn, told, self.clock(), "carrier told")
 
-    def _apply_due(self, conn: Connection, due: Due) -> tuple[Applied | None, _Command | None]:
-        """Apply one claimed timer inside ``conn``'s transaction."""
-        locked = self.lifecycle.lock(conn, due.call_id)
-        state, attempt, account_id = S(locked.state), locked.attempt, locked.account_id
+    def _apply_batch(
+        self, conn: Connection, dues: list[Due]
+    ) -> list[tuple[Applied | None, _Command | None]]:
+        """Apply claimed timers inside ``conn``'s transaction, in a few statements.
+
+        The calls are locked together (id order); the timers still ours are marked done
+        together; then each effect is applied with the row already locked.
+        """
         now = self.clock()
-        if due.kind in (START, REDIAL) and due.attempt == attempt:
-            # Account limits: a start that would exceed them waits (queued, not refused).
-            retry_at = limits.admit(conn, account_id, now, self.limits.queue_poll)
-            if retry_at is not None:
-                timers.release(conn, due, retry_at, "held: account at its limit")
-                return None, None
-        if due.kind == HANGUP:
-            return None, _Command(due)  # finished after the carrier has been told
-        if due.attempt != attempt:
-            timers.finish(conn, due, now, f"skipped: call is on attempt {attempt}")
-            return None, None
-        if not timers.finish(conn, due, now, "fired"):
-            return None, None  # re-scheduled or taken over since we claimed it
-        if due.kind == DIAL:
-            return None, self._dial_command(conn, due, state)
-        trigger, cause, at = self._effect(due, state, now)
-        if trigger is None:
-            return None, None
-        return self._apply(conn, due, trigger, cause, at, locked), None
+        outcomes: list[tuple[Applied | None, _Command | None]] = []
+        # Hang-ups need no lock: they are finished after the carrier has been told.
+        outcomes += [(None, _Command(due)) for due in dues if due.kind == HANGUP]
+        dues = [due for due in dues if due.kind != HANGUP]
+        locked = self.lifecycle.lock_many(conn, [due.call_id for due in dues])
+        dues = [due for due in dues if due.call_id in locked]
+
+        def gated(due: Due) -> bool:  # a start that must wait for the account's limits
+            row = locked[due.call_id]
+            return due.kind in (START, REDIAL) and due.attempt == row.attempt and row.throttled
+
+        writes = Writes()
+        mine = timers.finish_many(conn, [d for d in dues if not gated(d)], now, "fired")
+        applied_to: set[int] = set()
+        for due in dues:
+            if gated(due):
+                writes.flush(conn)  # the limits count what this batch already started
+                row = locked[due.call_id]
+                retry_at = limits.admit(conn, row.account_id, now, self.limits.queue_poll)
+                if retry_at is not None:
+                    timers.release(conn, due, retry_at, "held: account at its limit")
+                    continue
+                if not timers.finish_many(conn, [due], now, "fired"):
+                    continue
+            elif due.id not in mine:
+                continue  # re-scheduled or taken over since we claimed it
+            if due.call_id in applied_to:
+                writes.flush(conn)  # changed by an earlier timer of this batch: read again
+                row = self.lifecycle.lock(conn, due.call_id)
+            else:
+                row = locked[due.call_id]
+            if due.attempt != row.attempt:
+                continue  # a timer of an attempt that has ended
+            if due.kind == DIAL:
+                outcomes.append((None, self._dial_command(due, row)))
+                continue
+            trigger, cause, at = self._effect(due, S(row.state), now)
+            if trigger is None:
+                continue
+            outcomes.append((self._apply(conn, due, trigger, cause, at, row, writes), None))
+            applied_to.add(due.call_id)
+        writes.flush(conn)
+        return outcomes
 
     @staticmethod
     def _effect(due: Due, state: S, now: float) -> tuple[str | None, int, float]:
@@ -168,6 +197,7 @@ class TimerWorker:
         cause: int,
         at: float,
         locked: LockedCall,
+        writes: Writes,
     ) -> Applied:
         return self.lifecycle.apply(
             conn,
@@ -178,18 +208,14 @@ class TimerWorker:
             at=at,
             source="timer",
             locked=locked,
+            writes=writes,
         )
 
-    def _dial_command(self, conn: Connection, due: Due, state: S) -> _Command | None:
+    def _dial_command(self, due: Due, row: LockedCall) -> _Command | None:
         leg = Leg(due.payload["leg"])
         wanted = S.CALLS_STARTING if leg is Leg.CALLER else S.CALLER_CONNECTED
-        if state is not wanted:
+        if S(row.state) is not wanted:
             return None  # the call moved on (e.g. the caller hung up first)
-        row = conn.execute(
-            select(
-                call.c.caller, call.c.callee, call.c.caller_national, call.c.callee_national
-            ).where(call.c.id == due.call_id)
-        ).one()
         number, national = (
             (row.caller, row.caller_national)
             if leg is Leg.CALLER

@@ -121,6 +121,19 @@ def reading(engine: Engine) -> Iterator[Connection]:
         raise
 
 
+@contextmanager
+def pipelined(conn: Connection) -> Iterator[None]:
+    """On PostgreSQL, send the transaction's statements without waiting for each reply
+    (psycopg pipeline mode): a write whose result nobody reads costs no round trip; a
+    read syncs. Elsewhere a no-op."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    raw = conn.connection.dbapi_connection
+    with raw.pipeline():  # type: ignore[union-attr]
+        yield
+
+
 def _is_connection_problem(exc: OperationalError) -> bool:
     if exc.connection_invalidated:
         return True

@@ -72,6 +72,10 @@ class Prepared:
         finally:
             cursor.close()
 
+    def write(self, conn: Connection, params: Mapping[str, Any]) -> None:
+        """Execute a write whose result nobody reads (no round trip when pipelined)."""
+        self.run(conn, params).close()
+
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> int:
         """Execute and return the row count."""
         cursor = self.run(conn, params)

@@ -117,8 +117,16 @@ def schedule(
 
 def cancel_for_call(
     conn: Connection, call_id: int, *, attempt: int | None = None, kinds: Iterable[str] = ()
-) -> int:
-    """Cancel pending (and claimed, not yet finished) timers of a call; returns how many."""
+) -> None:
+    """Cancel pending (and claimed, not yet finished) timers of a call."""
+    stmt, params = cancel_statement(call_id, attempt=attempt, kinds=kinds)
+    stmt.write(conn, params)
+
+
+def cancel_statement(
+    call_id: int, *, attempt: int | None = None, kinds: Iterable[str] = ()
+) -> tuple[Prepared, dict[str, Any]]:
+    """The prepared cancel for this shape of request, and its parameters."""
     kinds = tuple(kinds)
     key = (attempt is not None, kinds)
     stmt = _CANCELS.get(key)
@@ -142,7 +150,7 @@ def cancel_for_call(
     }
     if attempt is not None:
         params["c_attempt"] = attempt
-    return stmt.execute(conn, params)
+    return stmt, params
 
 
 def claim_due(conn: Connection, now: float, limit: int, lease: float) -> list[Due]:
@@ -196,6 +204,24 @@ def finish(conn: Connection, due: Due, now: float, result: str, state: str = "do
         .values(state=state, fired_at=now, result=result[:500], lease_until=None)
     )
     return bool(res.rowcount)
+
+
+def finish_many(conn: Connection, dues: list[Due], now: float, result: str) -> set[int]:
+    """Mark claimed timers finished; returns the ids whose claim still held."""
+    if not dues:
+        return set()
+    claims = {due.claim for due in dues}
+    done: set[int] = set()
+    for claim in claims:
+        ids = [due.id for due in dues if due.claim == claim]
+        rows = conn.execute(
+            update(timer)
+            .where(timer.c.id.in_(ids), timer.c.state == "running", timer.c.claim == claim)
+            .values(state="done", fired_at=now, result=result, lease_until=None)
+            .returning(timer.c.id)
+        )
+        done.update(int(r[0]) for r in rows)
+    return done
 
 
 def release(conn: Connection, due: Due, retry_at: float, result: str) -> None:
