@@ -101,7 +101,7 @@ def account(db_url: str) -> tuple[Engine, int]:
 
 
 def start_workers(
-    db_url: str, n: int, config: str, workdir: Path | None = None
+    db_url: str, n: int, config: str, workdir: Path | None = None, role: str = "all"
 ) -> list[subprocess.Popen[bytes]]:
     workdir = workdir or Path(tempfile.mkdtemp(prefix="cb-bench-w-"))
     cfg = workdir / "bench.toml"
@@ -109,7 +109,7 @@ def start_workers(
     env = {**os.environ, "CALLBRIDGE_DATABASE_URL": db_url, "CALLBRIDGE_CONFIG": str(cfg)}
     return [
         subprocess.Popen(
-            [str(BIN / "callbridge"), "worker", "--log-level", "error"],
+            [str(BIN / "callbridge"), "worker", "--log-level", "error", "--role", role],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

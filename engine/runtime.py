@@ -83,42 +83,46 @@ class Engine:
         return self._carrier
 
     # -- lifecycle of the process ------------------------------------------------------
-    def start(self) -> None:
-        """Start the carrier, the timer worker and the notification sender."""
+    def start(self, *, timers: bool = True, notifications: bool = True) -> None:
+        """Start the carrier and the timer worker, and/or the notification sender.
+
+        In the scaled mode the two roles can run in separate processes (``callbridge
+        worker --role``), so each gets a core of its own.
+        """
         self._scheduler = make_scheduler()
-        self.sender = NotificationSender(
-            self.db, self.settings.notifications, clock=self.clock, client=self._http_client
-        )
-        self.timer_worker = TimerWorker(
-            self.db,
-            self.lifecycle,
-            self.carrier,
-            self.settings.timers,
-            self.clock,
-            on_applied=self._after_commit,
-            limit_settings=self.settings.limits,
-        )
-        self.timer_ticker = Ticker(
-            "timers", self.timer_worker.run_due, self._scheduler, self.settings.timers.poll_interval
-        )
-        self.notify_ticker = Ticker(
-            "notifications",
-            self.sender.run_ready,
-            self._scheduler,
-            self.settings.timers.poll_interval,
-        )
-        self.sender.on_settled = self.notify_ticker.wake
-        self.carrier.start(self.apply_event)
+        poll = self.settings.timers.poll_interval
+        if timers:
+            self.timer_worker = TimerWorker(
+                self.db,
+                self.lifecycle,
+                self.carrier,
+                self.settings.timers,
+                self.clock,
+                on_applied=self._after_commit,
+                limit_settings=self.settings.limits,
+            )
+            self.timer_ticker = Ticker("timers", self.timer_worker.run_due, self._scheduler, poll)
+        if notifications:
+            self.sender = NotificationSender(
+                self.db, self.settings.notifications, clock=self.clock, client=self._http_client
+            )
+            self.notify_ticker = Ticker(
+                "notifications", self.sender.run_ready, self._scheduler, poll
+            )
+            self.sender.on_settled = self.notify_ticker.wake
+        if timers:
+            self.carrier.start(self.apply_event)
         self._scheduler.start()
-        self.timer_ticker.start()
-        self.notify_ticker.start()
+        for ticker in (self.timer_ticker, self.notify_ticker):
+            if ticker is not None:
+                ticker.start()
         log.info("engine started (carrier %s, store %s)", self.carrier.name, self.db.dialect.name)
 
     def stop(self) -> None:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None
-        if self._carrier is not None:
+        if self._carrier is not None and self.timer_worker is not None:
             self._carrier.stop()
         if self.sender is not None:
             self.sender.close()

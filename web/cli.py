@@ -99,17 +99,24 @@ def serve(host: str | None, port: int | None, log_level: str) -> None:
 
 @main.command()
 @click.option("--log-level", default="info", show_default=True)
-def worker(log_level: str) -> None:
+@click.option(
+    "--role",
+    type=click.Choice(["all", "timers", "notifications"]),
+    default="all",
+    show_default=True,
+    help="timers: timers and the carrier; notifications: the outbox sender.",
+)
+def worker(log_level: str, role: str) -> None:
     """Run the engine without the web app (timers, notifications, carrier)."""
     _logging(log_level)
     _tune_threads()
     settings = _settings()
     engine = Engine(settings)
-    engine.start()
+    engine.start(timers=role in ("all", "timers"), notifications=role in ("all", "notifications"))
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
-    click.echo(f"callbridge worker running (store {engine.db.dialect.name})", err=True)
+    click.echo(f"callbridge worker running ({role}, store {engine.db.dialect.name})", err=True)
     done.wait()
     engine.stop()
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, null, or_, select, update
+from sqlalchemy import Connection, bindparam, func, null, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -160,14 +160,17 @@ def claim_due(conn: Connection, now: float, limit: int, lease: float) -> list[Du
     on SQLite the transaction's write lock does the same for the one embedded worker.
     """
     token = secrets.token_hex(8)
-    claimable = or_(
-        and_(timer.c.state == "pending", timer.c.due_at <= now),
-        and_(timer.c.state == "running", timer.c.lease_until < now),
-    )
-    query = select(timer).where(claimable).order_by(timer.c.due_at).limit(limit)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    rows = conn.execute(query).mappings().all()
+    # Two queries, each served by the (state, due_at) index; one OR would scan the table.
+    due = select(timer).where(timer.c.state == "pending", timer.c.due_at <= now)
+    expired = select(timer).where(timer.c.state == "running", timer.c.lease_until < now)
+    rows: list[Any] = []
+    for query in (due, expired):
+        query = query.order_by(timer.c.due_at).limit(limit - len(rows))
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows += conn.execute(query).mappings().all()
+        if len(rows) >= limit:
+            break
     if not rows:
         return []
     ids = [r["id"] for r in rows]
