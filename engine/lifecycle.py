@@ -152,16 +152,19 @@ class Lifecycle:
         return LockedCall._make(found)
 
     @staticmethod
-    def lock_many(conn: Connection, call_ids: list[int]) -> dict[int, LockedCall]:
-        """Lock several calls in one statement, in id order (the engine's lock order)."""
+    def lock_many(
+        conn: Connection, call_ids: list[int], *, skip_locked: bool = False
+    ) -> dict[int, LockedCall]:
+        """Lock several calls in one statement, in id order (the engine's lock order);
+        with ``skip_locked``, calls another transaction holds are left out."""
         if not call_ids:
             return {}
         rows = conn.execute(
             select(*_LOCKED_COLUMNS)
             .select_from(_CALL_AND_ACCOUNT)
-            .where(call.c.id.in_(sorted(call_ids)))
+            .where(call.c.id.in_(sorted(set(call_ids))))
             .order_by(call.c.id)
-            .with_for_update(of=call)
+            .with_for_update(of=call, skip_locked=skip_locked)
         ).all()
         return {row.id: LockedCall._make(row) for row in rows}
 

@@ -76,34 +76,46 @@ class TimerWorker:
     def run_due(self) -> float | None:
         """Run everything due now; return when the next timer is due."""
         while True:
-            now = self.clock()
-            with transaction(self.db) as conn:
-                claimed = timers.claim_due(conn, now, self.settings.batch, self.settings.lease)
-            if not claimed:
+            taken, soonest = self._run_once()
+            # Go on while a full batch was taken or the pass made more work due now.
+            if taken < self.settings.batch and (soonest is None or soonest > self.clock()):
                 break
-            self._run_batch(claimed)
         with self.db.connect() as conn:
             return timers.next_due(conn)
 
-    def _run_batch(self, claimed: list[Due]) -> None:
-        """Apply a batch of claimed timers in one transaction; if that fails, each timer
-        alone, so one bad timer never holds up the others."""
-        ordered = sorted(claimed, key=lambda due: due.call_id)
+    def _run_once(self) -> tuple[int, float | None]:
+        """Take up to a batch of due timers and apply them in one transaction (if that
+        fails, each alone, so one bad timer never holds up the others). Returns how many
+        were due, and the earliest time a timer created by this pass falls due."""
+        now = self.clock()
+        taken: list[Due] = []
         outcomes: list[tuple[Applied | None, _Command | None]] = []
         try:
             with transaction(self.db) as conn:
-                outcomes = self._apply_batch(conn, ordered)
+                taken = timers.lock_due(conn, now, self.settings.batch, self.settings.lease)
+                outcomes = self._apply_batch(conn, taken, now)
         except Exception:
-            log.warning(
-                "timer batch failed; applying its %d timers one by one", len(ordered), exc_info=True
-            )
+            if not taken:
+                raise
+            log.warning("timer batch failed; applying %d timers one by one", len(taken),
+                        exc_info=True)  # fmt: skip
             outcomes = []
-            for due in ordered:
+            for due in taken:
                 try:
                     with transaction(self.db) as conn:
-                        outcomes.extend(self._apply_batch(conn, [due]))
+                        again = timers.lock_due(conn, now, 1, self.settings.lease, ids=[due.id])
+                        outcomes.extend(self._apply_batch(conn, again, now))
                 except Exception:
-                    log.exception("timer %s (%s) failed; its lease will expire", due.id, due.kind)
+                    log.exception("timer %s (%s) failed; retried later", due.id, due.kind)
+        self._after(outcomes)
+        soonest = min(
+            (a.wake_at for a, _ in outcomes if a is not None and a.wake_at is not None),
+            default=None,
+        )
+        return len(taken), soonest
+
+    def _after(self, outcomes: list[tuple[Applied | None, _Command | None]]) -> None:
+        """After commit: wake who must be woken, then tell the carrier."""
         told: list[Due] = []
         for applied, command in outcomes:
             if applied is not None:
@@ -121,19 +133,20 @@ class TimerWorker:
                 timers.finish_many(conn, told, self.clock(), "carrier told")
 
     def _apply_batch(
-        self, conn: Connection, dues: list[Due]
+        self, conn: Connection, dues: list[Due], now: float
     ) -> list[tuple[Applied | None, _Command | None]]:
-        """Apply claimed timers inside ``conn``'s transaction, in a few statements.
+        """Apply timers locked by this transaction, in a few statements.
 
-        The calls are locked together (id order); the timers still ours are marked done
-        together; then each effect is applied with the row already locked.
+        The calls are locked together, in id order, skipping calls another transaction
+        holds (their timers stay due and are taken on the next pass): a timer batch never
+        waits for a call lock while holding timer rows, so it cannot deadlock with an
+        event that holds a call and touches its timers.
         """
-        now = self.clock()
         outcomes: list[tuple[Applied | None, _Command | None]] = []
-        # Hang-ups need no lock: they are finished after the carrier has been told.
+        # Hang-ups need no call lock: they are finished after the carrier has been told.
         outcomes += [(None, _Command(due)) for due in dues if due.kind == HANGUP]
-        dues = [due for due in dues if due.kind != HANGUP]
-        locked = self.lifecycle.lock_many(conn, [due.call_id for due in dues])
+        dues = sorted((due for due in dues if due.kind != HANGUP), key=lambda d: d.call_id)
+        locked = self.lifecycle.lock_many(conn, [due.call_id for due in dues], skip_locked=True)
         dues = [due for due in dues if due.call_id in locked]
 
         def gated(due: Due) -> bool:  # a start that must wait for the account's limits
@@ -141,7 +154,7 @@ class TimerWorker:
             return due.kind in (START, REDIAL) and due.attempt == row.attempt and row.throttled
 
         writes = Writes()
-        mine = timers.finish_many(conn, [d for d in dues if not gated(d)], now, "fired")
+        timers.mark_done(conn, [d.id for d in dues if not gated(d)], now, "fired")
         applied_to: set[int] = set()
         for due in dues:
             if gated(due):
@@ -149,12 +162,9 @@ class TimerWorker:
                 row = locked[due.call_id]
                 retry_at = limits.admit(conn, row.account_id, now, self.limits.queue_poll)
                 if retry_at is not None:
-                    timers.release(conn, due, retry_at, "held: account at its limit")
+                    timers.postpone(conn, due.id, retry_at, "held: account at its limit")
                     continue
-                if not timers.finish_many(conn, [due], now, "fired"):
-                    continue
-            elif due.id not in mine:
-                continue  # re-scheduled or taken over since we claimed it
+                timers.mark_done(conn, [due.id], now, "fired")
             if due.call_id in applied_to:
                 writes.flush(conn)  # changed by an earlier timer of this batch: read again
                 row = self.lifecycle.lock(conn, due.call_id)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, null, select, update
+from sqlalchemy import Connection, bindparam, func, null, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -153,11 +153,16 @@ def cancel_statement(
     return stmt, params
 
 
-def claim_due(conn: Connection, now: float, limit: int, lease: float) -> list[Due]:
-    """Claim due timers (pending, or running with an expired lease) for this worker.
+def lock_due(
+    conn: Connection, now: float, limit: int, lease: float, ids: list[int] | None = None
+) -> list[Due]:
+    """Lock due timers for the caller's transaction: pending ones whose time has come, and
+    running ones whose lease has expired (``ids`` restricts the choice).
 
-    On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets any number of workers claim at once;
-    on SQLite the transaction's write lock does the same for the one embedded worker.
+    On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets any number of workers take timers at
+    once; on SQLite the transaction's write lock does the same. Effects applied in the
+    same transaction happen exactly once. Hang-ups, which finish only after the carrier
+    has been told, are also given a lease that outlives the transaction.
     """
     token = secrets.token_hex(8)
     # Two queries, each served by the (state, due_at) index; one OR would scan the table.
@@ -165,25 +170,21 @@ def claim_due(conn: Connection, now: float, limit: int, lease: float) -> list[Du
     expired = select(timer).where(timer.c.state == "running", timer.c.lease_until < now)
     rows: list[Any] = []
     for query in (due, expired):
+        if ids is not None:
+            query = query.where(timer.c.id.in_(ids))
         query = query.order_by(timer.c.due_at).limit(limit - len(rows))
         if conn.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         rows += conn.execute(query).mappings().all()
         if len(rows) >= limit:
             break
-    if not rows:
-        return []
-    ids = [r["id"] for r in rows]
-    conn.execute(
-        update(timer)
-        .where(timer.c.id.in_(ids))
-        .values(
-            state="running",
-            claim=token,
-            lease_until=now + lease,
-            tries=timer.c.tries + 1,
+    leased = [r["id"] for r in rows if r["kind"] == "hangup"]
+    if leased:
+        conn.execute(
+            update(timer)
+            .where(timer.c.id.in_(leased))
+            .values(state="running", claim=token, lease_until=now + lease, tries=timer.c.tries + 1)
         )
-    )
     return [
         Due(
             r["id"],
@@ -197,6 +198,25 @@ def claim_due(conn: Connection, now: float, limit: int, lease: float) -> list[Du
         )
         for r in rows
     ]
+
+
+def mark_done(conn: Connection, ids: list[int], now: float, result: str) -> None:
+    """Finish timers this transaction holds locked (from :func:`lock_due`)."""
+    if ids:
+        conn.execute(
+            update(timer)
+            .where(timer.c.id.in_(ids))
+            .values(state="done", fired_at=now, result=result, lease_until=None)
+        )
+
+
+def postpone(conn: Connection, timer_id: int, due_at: float, result: str) -> None:
+    """Move a locked timer later (pending again)."""
+    conn.execute(
+        update(timer)
+        .where(timer.c.id == timer_id)
+        .values(state="pending", due_at=due_at, result=result[:500], lease_until=None, claim=None)
+    )
 
 
 def finish(conn: Connection, due: Due, now: float, result: str, state: str = "done") -> bool:
@@ -237,12 +257,9 @@ def release(conn: Connection, due: Due, retry_at: float, result: str) -> None:
 
 
 def next_due(conn: Connection) -> float | None:
-    """The earliest time a timer may become claimable."""
-    pending = conn.execute(
-        select(func.min(timer.c.due_at)).where(timer.c.state == "pending")
-    ).scalar()
-    leased = conn.execute(
-        select(func.min(timer.c.lease_until)).where(timer.c.state == "running")
-    ).scalar()
-    times: Sequence[float] = [t for t in (pending, leased) if t is not None]
-    return min(times) if times else None
+    """The earliest time a timer may become due (one round trip, two index lookups)."""
+    pending = select(func.min(timer.c.due_at).label("t")).where(timer.c.state == "pending")
+    leased = select(func.min(timer.c.lease_until).label("t")).where(timer.c.state == "running")
+    both = union_all(pending, leased).subquery()
+    found = conn.execute(select(func.min(both.c.t))).scalar()
+    return float(found) if found is not None else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import select, update
 
 from engine.codes import StatusCode as S
@@ -79,22 +80,40 @@ def test_a_callee_dial_is_skipped_when_the_caller_hung_up_first(harness: Harness
     assert harness.state(call_id) == S.CALLER_CLOSED
 
 
-def test_expired_lease_is_claimed_again_and_runs_once(harness: Harness) -> None:
+def test_a_worker_dying_mid_batch_loses_nothing_and_fires_once(harness: Harness) -> None:
     call_id = harness.bridge(duration=10)
     harness.clock.advance(11)
-    # A worker claims the cut, then dies before applying it.
     from engine.store import timers as store_timers
     from engine.store.database import transaction
 
-    with transaction(harness.db) as conn:
-        (claimed,) = store_timers.claim_due(conn, harness.clock(), 10, lease=30)
-    assert claimed.kind == "cut"
-    harness.timers.run_due()
-    assert harness.state(call_id) == S.CALLEE_CONNECTED  # leased: nobody else takes it
-    harness.clock.advance(31)
+    # A worker takes the cut and dies before committing: everything rolls back.
+    with pytest.raises(RuntimeError), transaction(harness.db) as conn:
+        (taken,) = store_timers.lock_due(conn, harness.clock(), 10, lease=30)
+        assert taken.kind == "cut"
+        harness.timers._apply_batch(conn, [taken], harness.clock())
+        raise RuntimeError("killed")
+    assert harness.state(call_id) == S.CALLEE_CONNECTED
     harness.timers.run_due()
     assert harness.state(call_id) == S.OUT_OF_CREDITS
     assert [n.code for n in harness.notifications(call_id)].count(13) == 1
+
+
+def test_a_hang_up_the_carrier_was_never_told_of_is_sent_again(harness: Harness) -> None:
+    call_id = harness.bridge()
+    harness.event(call_id, Leg.CALLEE, LegEventKind.HUNG_UP, cause=16)
+    from engine.store import timers as store_timers
+    from engine.store.database import transaction
+
+    # A worker leases the hang-up, commits, and dies before telling the carrier.
+    with transaction(harness.db) as conn:
+        (taken,) = store_timers.lock_due(conn, harness.clock(), 10, lease=30)
+    assert taken.kind == "hangup"
+    harness.timers.run_due()
+    assert harness.carrier.hangups == []  # leased: nobody else takes it yet
+    harness.clock.advance(31)
+    harness.timers.run_due()
+    assert harness.carrier.hangups == [(call_id, 1, None)]
+    assert {t.kind: t.state for t in harness.timer_rows(call_id)}["hangup"] == "done"
 
 
 def test_concurrent_workers_fire_each_timer_once(harness: Harness) -> None:
