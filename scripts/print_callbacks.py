@@ -1,6 +1,6 @@
 """A callback receiver for trying callbridge out: prints every notification, answers 200.
 
-    python3 scripts/print_callbacks.py [PORT]      (default 9000)
+Usage: python3 scripts/print_callbacks.py [PORT]   (default 9000)
 """
 
 from __future__ import annotations
