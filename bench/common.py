@@ -53,13 +53,19 @@ def fresh_store(kind: str) -> Iterator[str]:
 
 
 def bulk_calls(
-    db: Engine, account_id: int, n: int, state: S, now: float, chunk: int = 5000
+    db: Engine,
+    account_id: int,
+    n: int,
+    state: S,
+    now: float,
+    chunk: int = 5000,
+    duration: int = 3600,
 ) -> list[int]:
     """Insert ``n`` calls in ``state``; returns their ids."""
     ids: list[int] = []
     row = {
         "account_id": account_id, "caller": "+905320000001", "callee": "+905320000002",
-        "caller_national": "5320000001", "callee_national": "5320000002", "duration": 3600,
+        "caller_national": "5320000001", "callee_national": "5320000002", "duration": duration,
         "lang": "en", "state": int(state), "cause": 0, "attempt": 1, "notify_seq": 3,
         "created_at": now, "updated_at": now, "request": {}, "callee_answered_at": now,
         "started_at": now, "charged_seconds": 0,
