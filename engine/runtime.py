@@ -119,8 +119,13 @@ class Engine:
         log.info("engine started (carrier %s, store %s)", self.carrier.name, self.db.dialect.name)
 
     def stop(self) -> None:
+        # Tickers first: a tick that wakes its ticker while the scheduler shuts down would
+        # wait on the scheduler's lock forever (seen: workers hanging on SIGTERM).
+        for ticker in (self.timer_ticker, self.notify_ticker):
+            if ticker is not None:
+                ticker.stop()
         if self._scheduler is not None:
-            self._scheduler.shutdown(wait=True)
+            self._scheduler.shutdown(wait=False)
             self._scheduler = None
         if self._carrier is not None and self.timer_worker is not None:
             self._carrier.stop()

@@ -48,6 +48,7 @@ class Ticker:
         self._state_lock = threading.Lock()
         self._running = False
         self._again = False
+        self._stopped = False
         self._next_wake = float("inf")
 
     def start(self) -> None:
@@ -65,7 +66,7 @@ class Ticker:
         if at is None:
             at = time.time()
         with self._state_lock:
-            if at >= self._next_wake:
+            if self._stopped or at >= self._next_wake:
                 return
             self._next_wake = at
         try:
@@ -79,8 +80,21 @@ class Ticker:
         except Exception:  # scheduler shut down: nothing to wake
             log.debug("wake after shutdown ignored", exc_info=True)
 
+    def stop(self, timeout: float = 10.0) -> None:
+        """No more runs; wait (up to ``timeout``) for a run in progress to end."""
+        with self._state_lock:
+            self._stopped = True
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self._state_lock:
+                if not self._running:
+                    return
+            time.sleep(0.01)
+
     def _tick(self) -> None:
         with self._state_lock:
+            if self._stopped:
+                return
             self._next_wake = float("inf")
             self._again = True
             if self._running:
@@ -89,7 +103,7 @@ class Ticker:
         next_due: float | None = None
         while True:
             with self._state_lock:
-                if not self._again:
+                if not self._again or self._stopped:
                     self._running = False
                     break
                 self._again = False
