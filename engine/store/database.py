@@ -92,25 +92,22 @@ def transaction(engine: Engine) -> Iterator[Connection]:
 
     Connection-level database failures are translated to :class:`StoreUnavailable`.
     """
-    try:
-        with _write_lock(engine), engine.begin() as conn:
-            yield conn
-    except OperationalError as exc:
-        if _is_connection_problem(exc):
-            raise StoreUnavailable(str(exc.orig)) from exc
-        raise
-    except DBAPIError as exc:
-        if exc.connection_invalidated:
-            raise StoreUnavailable(str(exc.orig)) from exc
-        raise
+    with _translated(), _write_lock(engine), engine.begin() as conn:
+        yield conn
 
 
 @contextmanager
 def reading(engine: Engine) -> Iterator[Connection]:
     """A connection for reads, with the same error translation as :func:`transaction`."""
+    with _translated(), engine.connect() as conn:
+        yield conn
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Database errors that mean "the store is not reachable" become StoreUnavailable."""
     try:
-        with engine.connect() as conn:
-            yield conn
+        yield
     except OperationalError as exc:
         if _is_connection_problem(exc):
             raise StoreUnavailable(str(exc.orig)) from exc
@@ -119,19 +116,6 @@ def reading(engine: Engine) -> Iterator[Connection]:
         if exc.connection_invalidated:
             raise StoreUnavailable(str(exc.orig)) from exc
         raise
-
-
-@contextmanager
-def pipelined(conn: Connection) -> Iterator[None]:
-    """On PostgreSQL, send the transaction's statements without waiting for each reply
-    (psycopg pipeline mode): a write whose result nobody reads costs no round trip; a
-    read syncs. Elsewhere a no-op."""
-    if conn.dialect.name != "postgresql":
-        yield
-        return
-    raw = conn.connection.dbapi_connection
-    with raw.pipeline():  # type: ignore[union-attr]
-        yield
 
 
 def _is_connection_problem(exc: OperationalError) -> bool:

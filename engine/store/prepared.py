@@ -77,7 +77,7 @@ class Prepared:
             cursor.close()
 
     def write(self, conn: Connection, params: Mapping[str, Any]) -> None:
-        """Execute a write whose result nobody reads (no round trip when pipelined)."""
+        """Execute a write whose result nobody reads."""
         self.run(conn, params).close()
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> int:

@@ -47,6 +47,7 @@ senders = 16
 poll_interval = 0.2
 watchdog = 4.0
 ring_timeout = 3.0
+lease = 3.0
 """
 
 
