@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import tempfile
 import threading
 import time
 import uuid
-from urllib.parse import quote
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
+from bench.common import fresh_store
 from engine.accounts import create_account
 from engine.config import Settings
 from engine.events import Leg, LegEvent, LegEventKind
@@ -32,27 +31,6 @@ from engine.store.database import make_engine, transaction
 from engine.store.migrate import upgrade
 
 PG = os.environ.get("CALLBRIDGE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def fresh_url(kind: str) -> tuple[str, object]:
-    if kind == "sqlite":
-        d = tempfile.mkdtemp(prefix="cb-bench-")
-        return f"sqlite:///{d}/bench.db", None
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(
-        PG.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    return f"{PG}?options={quote(f'-csearch_path={schema}')}", (admin, schema)
-
-
-def drop(cleanup: object) -> None:
-    if cleanup is None:
-        return
-    admin, schema = cleanup  # type: ignore[misc]
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 def raw_ceiling(url: str, n: int) -> float:
@@ -138,12 +116,9 @@ def main() -> None:
     for kind in kinds:
         ratios, raws, evs, per_commit = [], [], [], []
         for _ in range(args.rounds):  # interleaved, so both see the same machine load
-            url, cleanup = fresh_url(kind)
-            try:
+            with fresh_store(kind) as url:
                 raw = raw_ceiling(url, args.calls * 3)
                 ev, group = engine_rate(url, args.calls, args.producers)
-            finally:
-                drop(cleanup)
             raws.append(raw)
             evs.append(ev)
             ratios.append(ev / raw)
