@@ -31,12 +31,22 @@ schedule = [0, 3600]
 """
 
 
-def throughput(workers: int, n: int) -> float:
+def cpu_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def throughput(workers: int, n: int) -> tuple[float, float]:
+    """Final codes per second, and the machine's CPU use (0..1) meanwhile."""
     with fresh_store("postgresql") as url:
         db, account_id = account(url)
         now = time.time()
         ids = bulk_calls(db, account_id, n, S.REGISTERED, now, duration=1)
         procs = start_workers(url, workers, CONFIG)
+        time.sleep(3.0 * workers)  # each worker is 3 processes on PostgreSQL: let them start
+        busy0, total0 = cpu_busy()
         t0 = time.time()
         bulk_timers(db, [(c, "start", t0) for c in ids], t0)
         try:
@@ -49,17 +59,23 @@ def throughput(workers: int, n: int) -> float:
                     raise RuntimeError(f"only {done}/{n} calls ended")
                 time.sleep(0.1)
             elapsed = time.time() - t0
+            busy1, total1 = cpu_busy()
         finally:
             stop(procs)
         db.dispose()
-        return n / elapsed
+        return n / elapsed, (busy1 - busy0) / (total1 - total0)
 
 
 def rss_kib(pid: int) -> int:
+    """Resident size of a process and its children (a worker's role processes)."""
+    total = 0
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
+            total = int(line.split()[1])
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            total += rss_kib(int(child))
+    return total
 
 
 def worker_memory(active: int) -> int:
@@ -83,11 +99,14 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--active", type=int, default=100_000)
     args = parser.parse_args()
-    base = throughput(1, args.calls)
-    print(f"1 worker : {base:7.1f} final codes/s  (baseline)")
+    base, cpu = throughput(1, args.calls)
+    print(f"1 worker : {base:7.1f} final codes/s  (baseline)          CPU {cpu:4.0%} of 2 cores")
     for workers in (2, 4):
-        rate = throughput(workers, args.calls)
-        print(f"{workers} workers: {rate:7.1f} final codes/s  x{rate / base:.2f} of 1 worker")
+        rate, cpu = throughput(workers, args.calls)
+        print(
+            f"{workers} workers: {rate:7.1f} final codes/s  x{rate / base:.2f} of 1 worker  "
+            f"CPU {cpu:4.0%} of 2 cores"
+        )
     empty = worker_memory(0)
     full = worker_memory(args.active)
     print(

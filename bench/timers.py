@@ -39,7 +39,8 @@ batch = 200
 [notifications]
 schedule = [0, 3600]
 """
-LEAD = 3.0  # seconds for the workers to start before the first cut is due
+STARTUP = 1.0  # seconds to wait per worker process before the cuts are written
+LEAD = 2.5  # seconds from writing the cuts to the first one due (> poll_interval)
 
 
 def apscheduler_baseline(n: int, spread: float) -> list[float]:
@@ -71,13 +72,17 @@ def run(kind: str, workers: int, n: int, spread: float, split: bool = False) -> 
         db, account_id = account(url)
         now = time.time()
         ids = bulk_calls(db, account_id, n, S.CALLEE_CONNECTED, now)
-        t0 = time.time() + LEAD
-        bulk_timers(db, [(c, "cut", t0 + spread * i / n) for i, c in enumerate(ids)], now)
         if split:
             procs = start_workers(url, workers, CONFIG, role="timers")
             procs += start_workers(url, workers, CONFIG, role="notifications")
         else:
             procs = start_workers(url, workers, CONFIG)
+        # Let every process start (a PostgreSQL worker is 3: itself and one per role)
+        # before the cuts exist; they are then found by the workers' poll, due LEAD later.
+        time.sleep(STARTUP * len(procs) * (3 if kind == "postgresql" and not split else 1))
+        now = time.time()
+        t0 = now + LEAD
+        bulk_timers(db, [(c, "cut", t0 + spread * i / n) for i, c in enumerate(ids)], now)
         try:
 
             def fired() -> bool:

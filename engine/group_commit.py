@@ -8,6 +8,10 @@ groups on PostgreSQL then always lock calls in the same order and cannot deadloc
 for equal keys, in arrival order. If the group fails, each unit is retried in a
 transaction of its own, so one bad unit never sinks the others.
 
+With a ``batch`` factory, units may keep rows back in the group's batch
+(:attr:`GroupCommit.batch`), written with one statement per kind of row before the
+commit (the engine's events use it: engine/lifecycle.py ``Writes``).
+
 This is what lets SQLite's single writer and PostgreSQL's round trips serve many
 concurrent carrier events and API requests (docs/benchmarks.md).
 """
@@ -17,7 +21,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine
 
@@ -29,10 +33,25 @@ Work = Callable[[Connection], Any]
 MAX_GROUP = 64
 
 
+class Batch(Protocol):
+    """Rows the units of a group keep back and write together before the commit."""
+
+    def flush(self, conn: Connection) -> None: ...
+
+
 class GroupCommit:
-    def __init__(self, db: Engine, max_group: int = MAX_GROUP) -> None:
+    def __init__(
+        self,
+        db: Engine,
+        max_group: int = MAX_GROUP,
+        batch: Callable[[], Batch] | None = None,
+    ) -> None:
         self.db = db
         self.max_group = max_group
+        self._new_batch = batch
+        # The running transaction's batch (only the leader thread runs units, one
+        # group at a time, so units read it while they run).
+        self.batch: Any = None
         self._lock = threading.Lock()
         self._queue: list[tuple[int, Work, Future[Any]]] = []
         self._leading = False
@@ -64,7 +83,7 @@ class GroupCommit:
         ordered = sorted(group, key=lambda item: item[0])  # stable: keeps arrival order
         try:
             with transaction(self.db) as conn:
-                results = [work(conn) for _, work, _ in ordered]
+                results = self._run_units(conn, [work for _, work, _ in ordered])
         except BaseException as exc:
             if len(ordered) == 1:
                 ordered[0][2].set_exception(exc)
@@ -79,9 +98,19 @@ class GroupCommit:
     def _commit_alone(self, work: Work, future: Future[Any]) -> None:
         try:
             with transaction(self.db) as conn:
-                result = work(conn)
+                (result,) = self._run_units(conn, [work])
         except BaseException as exc:
             future.set_exception(exc)
             return
         self.commits += 1
         future.set_result(result)
+
+    def _run_units(self, conn: Connection, works: list[Work]) -> list[Any]:
+        self.batch = self._new_batch() if self._new_batch is not None else None
+        try:
+            results = [work(conn) for work in works]
+            if self.batch is not None:
+                self.batch.flush(conn)
+            return results
+        finally:
+            self.batch = None

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, case, insert, or_, select, update
 
 from engine import limits
 from engine.codes import Cause
@@ -273,7 +273,6 @@ class Lifecycle:
                 "code": int(dest),
                 "cause": cause,
                 "event_time": at,
-                "state": "pending",
                 "tries": 0,
                 "next_attempt_at": now,
                 "created_at": now,
@@ -339,6 +338,7 @@ class Writes:
         self.notifications: list[dict[str, Any]] = []
         self.cancels: list[tuple[Prepared, dict[str, Any]]] = []
         self.timers: list[dict[str, Any]] = []
+        self.touched: set[int] = set()  # calls with rows kept back (callers' bookkeeping)
 
     def flush(self, conn: Connection) -> None:
         for stmt, rows in (
@@ -356,6 +356,7 @@ class Writes:
         timers.schedule_rows(conn, self.timers)
         for pending in (self.events, self.calls, self.notifications, self.cancels, self.timers):
             pending.clear()
+        self.touched.clear()
 
 
 class LockedCall(NamedTuple):
@@ -437,11 +438,30 @@ _INSERT_EVENT = Prepared(
          "from_state", "to_state", "accepted", "reason"],
     )
 )  # fmt: skip
+_EARLIER = notification.alias("earlier")
+# A notification waits in line ('queued') while the one before it is unsettled (the
+# unsettled ones of a call are always its last ones: a pending head, then queued); the
+# sender promotes it when that one settles (engine/store/outbox.py). The call row is
+# locked here, and the sender locks it too before settling, so the two never miss
+# each other. The look-up is by the unique (call_id, seq) key, whatever the statistics.
+_PREVIOUS_STATE = (
+    select(_EARLIER.c.state)
+    .where(_EARLIER.c.call_id == bindparam("call_id"), _EARLIER.c.seq == bindparam("seq") - 1)
+    .scalar_subquery()
+)
 _INSERT_NOTIFICATION = Prepared(
-    insert_columns(
-        notification,
-        ["call_id", "seq", "attempt", "code", "cause", "event_time", "state", "tries",
-         "next_attempt_at", "created_at"],
+    insert(notification).values(
+        {
+            **{
+                name: bindparam(name)
+                for name in ("call_id", "seq", "attempt", "code", "cause", "event_time",
+                             "tries", "next_attempt_at", "created_at")
+            },
+            "state": case(
+                (or_(_PREVIOUS_STATE == "pending", _PREVIOUS_STATE == "queued"), "queued"),
+                else_="pending",
+            ),
+        }
     )
 )  # fmt: skip
 

@@ -22,7 +22,7 @@ from engine.carriers.sim import SimCarrier
 from engine.config import Settings
 from engine.events import LegEvent
 from engine.group_commit import GroupCommit
-from engine.lifecycle import Applied, Lifecycle
+from engine.lifecycle import Applied, Lifecycle, Writes
 from engine.machine import CallMachine
 from engine.notifications import NotificationSender
 from engine.phone import PhoneNumber
@@ -66,7 +66,7 @@ class Engine:
             ring_timeout=settings.timers.ring_timeout,
             retry_policy=settings.retry,
         )
-        self.group = GroupCommit(self.db)
+        self.group = GroupCommit(self.db, batch=Writes)
         self.credentials = CredentialChecker(self.db, ttl=settings.api.credential_cache_seconds)
         self._carrier = carrier
         self._http_client = http_client
@@ -181,8 +181,12 @@ class Engine:
 
         Concurrent events share a transaction (engine/group_commit.py).
         """
-        applied = self.group.run(
-            lambda conn: self.lifecycle.apply(
+
+        def work(conn: Connection) -> Applied:
+            writes: Writes = self.group.batch
+            if event.call_id in writes.touched:
+                writes.flush(conn)  # an earlier event of the group changed this call
+            applied = self.lifecycle.apply(
                 conn,
                 call_id=event.call_id,
                 attempt=event.attempt,
@@ -191,9 +195,12 @@ class Engine:
                 at=event.at,
                 source="carrier",
                 detail=event.detail,
-            ),
-            key=event.call_id,
-        )
+                writes=writes,
+            )
+            writes.touched.add(event.call_id)
+            return applied
+
+        applied = self.group.run(work, key=event.call_id)
         self._after_commit(applied)
         return applied
 

@@ -20,6 +20,7 @@ from engine.inspect import describe_call
 from engine.runtime import Engine
 from engine.store.database import make_engine
 from engine.store.migrate import upgrade
+from web import supervisor
 from web.ui import cli as ui_cli
 
 
@@ -106,11 +107,24 @@ def serve(host: str | None, port: int | None, log_level: str) -> None:
     show_default=True,
     help="timers: timers and the carrier; notifications: the outbox sender.",
 )
-def worker(log_level: str, role: str) -> None:
-    """Run the engine without the web app (timers, notifications, carrier)."""
+@click.option(
+    "--one-process",
+    is_flag=True,
+    help="With --role all on PostgreSQL: run both roles in this process instead of one "
+    "child process per role.",
+)
+def worker(log_level: str, role: str, one_process: bool) -> None:
+    """Run the engine without the web app (timers, notifications, carrier).
+
+    On PostgreSQL, ``--role all`` runs each role in a child process of its own
+    (web/supervisor.py) so notification traffic cannot delay timers.
+    """
     _logging(log_level)
     _tune_threads()
     settings = _settings()
+    if role == "all" and not one_process and settings.url.startswith("postgresql"):
+        click.echo("callbridge worker running (timers + notifications processes)", err=True)
+        sys.exit(supervisor.supervise(log_level))
     engine = Engine(settings)
     engine.start(timers=role in ("all", "timers"), notifications=role in ("all", "notifications"))
     done = threading.Event()

@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.pool import QueuePool
 
 
@@ -60,13 +61,43 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size * 2,
-        pool_pre_ping=True,
         pool_recycle=1800,
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+PING_AFTER_IDLE = 1.0  # seconds a pooled connection may rest before it is checked
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use only if it has rested a while.
+
+    ``pool_pre_ping`` would cost a round trip on every transaction. A connection used
+    a moment ago is alive; if the server went away since, the statement fails as a
+    disconnect, SQLAlchemy drops the whole pool and the caller gets StoreUnavailable
+    (503 / retried), exactly as when the server is down.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["rested_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        rested = record.info.get("rested_since")
+        if rested is None or time.monotonic() - rested < PING_AFTER_IDLE:
+            return
+        try:
+            dbapi_conn.execute("SELECT 1")
+            if not dbapi_conn.autocommit:
+                dbapi_conn.rollback()
+        except Exception as exc:  # the pool retries with a fresh connection
+            raise DisconnectionError(str(exc)) from exc
 
 
 _WRITE_LOCKS: dict[str, threading.Lock] = {}

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, insert, or_, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import Connection, and_, func, insert, select, update
 
 from engine.store.schema import account, call, notification, notification_attempt
 
@@ -40,19 +38,9 @@ class AttemptResult:
     excerpt: str = ""
 
 
-def _blocked() -> Any:
-    """An earlier notification of the same call is still pending."""
-    earlier = aliased(notification)
-    return exists().where(
-        earlier.c.call_id == notification.c.call_id,
-        earlier.c.seq < notification.c.seq,
-        earlier.c.state == "pending",
-    )
-
-
 def claim_ready(conn: Connection, now: float, limit: int, lease: float) -> list[Outgoing]:
-    """Claim notifications that are due and whose earlier ones (same call) are settled."""
-    blocked = _blocked()
+    """Claim notifications that are due; only the first unsettled one of each call is
+    ``pending`` (later ones are ``queued`` behind it), so per-call order holds."""
     query = (
         select(
             notification.c.id,
@@ -71,8 +59,6 @@ def claim_ready(conn: Connection, now: float, limit: int, lease: float) -> list[
         .where(
             notification.c.state == "pending",
             notification.c.next_attempt_at <= now,
-            or_(notification.c.lease_until.is_(None), notification.c.lease_until < now),
-            ~blocked,
         )
         .order_by(notification.c.next_attempt_at)
         .limit(limit)
@@ -86,7 +72,9 @@ def claim_ready(conn: Connection, now: float, limit: int, lease: float) -> list[
     conn.execute(
         update(notification)
         .where(notification.c.id.in_([r.id for r in rows]))
-        .values(lease_until=now + lease, claim=token)
+        # While leased, the next attempt is when the lease runs out: if this sender
+        # dies, the row is claimable again then (one index for due and expired).
+        .values(lease_until=now + lease, next_attempt_at=now + lease, claim=token)
     )
     return [
         Outgoing(
@@ -132,6 +120,13 @@ def record_attempt(
         )
     )
     mine = and_(notification.c.id == item.id, notification.c.claim == item.claim)
+    settled = result.ok or next_attempt_at is None
+    if settled and conn.dialect.name == "postgresql":
+        # The lifecycle holds this lock while it decides whether a new notification
+        # of the call is queued; taking it here means it cannot miss the promotion.
+        conn.execute(
+            select(call.c.id).where(call.c.id == item.call_id).with_for_update(key_share=True)
+        )
     values: dict[str, object] = {"tries": notification.c.tries + 1, "lease_until": None}
     if result.ok:
         values.update(state="delivered", delivered_at=result.started_at)
@@ -139,14 +134,30 @@ def record_attempt(
         values.update(state="failed")
     else:
         values.update(next_attempt_at=next_attempt_at)
-    conn.execute(update(notification).where(mine, notification.c.state == "pending").values(values))
+    changed = conn.execute(
+        update(notification).where(mine, notification.c.state == "pending").values(values)
+    ).rowcount
+    if settled and changed:
+        promote_next(conn, item.call_id)
+
+
+def promote_next(conn: Connection, call_id: int) -> None:
+    """Make the call's first queued notification the pending head of its line."""
+    head = conn.execute(
+        select(notification.c.id)
+        .where(notification.c.call_id == call_id, notification.c.state == "queued")
+        .order_by(notification.c.seq)
+        .limit(1)
+    ).scalar()
+    if head is not None:
+        conn.execute(update(notification).where(notification.c.id == head).values(state="pending"))
 
 
 def next_ready(conn: Connection) -> float | None:
-    """Earliest time a pending notification, first in its call's line, may be claimed."""
+    """Earliest time a pending notification (the head of its call's line) may be
+    claimed: its next attempt, or the end of the lease of one being sent. One read
+    of the partial index on pending rows, however long the backlog."""
     due = conn.execute(
-        select(
-            func.min(func.coalesce(notification.c.lease_until, notification.c.next_attempt_at))
-        ).where(notification.c.state == "pending", ~_blocked())
+        select(func.min(notification.c.next_attempt_at)).where(notification.c.state == "pending")
     ).scalar()
     return float(due) if due is not None else None

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData(
@@ -126,7 +127,7 @@ timer = Table(
     Column("result", Text, nullable=False, server_default=""),
     UniqueConstraint("dedupe_key", name="uq_timer_dedupe_key"),
     Index("ix_timer_state_due_at", "state", "due_at"),
-    Index("ix_timer_call_id", "call_id"),
+    Index("ix_timer_call_id_state", "call_id", "state"),
 )
 
 # The outbox: one row per customer-visible state change, delivered in order per call.
@@ -140,7 +141,9 @@ notification = Table(
     Column("code", SmallInteger, nullable=False),
     Column("cause", Integer, nullable=False),
     Column("event_time", Double, nullable=False),
-    Column("state", String(12), nullable=False),  # pending | delivered | failed
+    # queued (an earlier one of the call is unsettled) | pending (first in the call's
+    # line: claimable once due) | delivered | failed
+    Column("state", String(12), nullable=False),
     Column("tries", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", Double, nullable=False),
     Column("lease_until", Double),
@@ -149,6 +152,15 @@ notification = Table(
     Column("delivered_at", Double),
     UniqueConstraint("call_id", "seq", name="uq_notification_call_id_seq"),
     Index("ix_notification_state_next", "state", "next_attempt_at"),
+    # The heads of the calls' lines by due time (a leased row is due when its lease
+    # ends): what the sender claims. Small, and read the same way whether or not the
+    # table has statistics yet.
+    Index(
+        "ix_notification_due",
+        "next_attempt_at",
+        postgresql_where=text("state = 'pending'"),
+        sqlite_where=text("state = 'pending'"),
+    ),
 )
 
 notification_attempt = Table(

@@ -5,10 +5,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import threading
 
+import pytest
 from sqlalchemy import select, update
 
 from engine.events import Leg, LegEventKind
+from engine.store import outbox
+from engine.store.database import transaction
+from engine.store.outbox import AttemptResult
 from engine.store.schema import account, notification, notification_attempt
 from tests.integration.conftest import Harness
 from tests.support import Receiver
@@ -74,6 +79,7 @@ def test_a_failing_receiver_gets_retries_in_order_and_loses_nothing(
     harness.flush_notifications()
     # Only the first notification is tried; the ones after it wait their turn.
     assert attempts(harness, call_id) == [(1, 500, False, "HTTP 500")]
+    assert [n.state for n in harness.notifications(call_id)] == ["pending", "queued", "queued"]
     harness.clock.advance(5)  # second try after 5 s
     harness.flush_notifications()
     assert [a[0] for a in attempts(harness, call_id)] == [1, 1]
@@ -139,9 +145,6 @@ def test_retries_follow_the_schedule_then_give_up_and_let_the_next_go(
 def test_an_expired_lease_is_sent_again(harness: Harness, receiver: Receiver) -> None:
     call_id = harness.register()
     harness.timers.run_due()
-    from engine.store import outbox
-    from engine.store.database import transaction
-
     with transaction(harness.db) as conn:  # a sender claims it and dies
         (item,) = outbox.claim_ready(conn, harness.clock(), 10, lease=15)
     harness.flush_notifications()
@@ -161,3 +164,50 @@ def test_callback_url_query_is_kept(harness: Harness, receiver: Receiver) -> Non
     hit = receiver.answered[0]
     assert hit.query["token"] == "abc" and hit.query["x"] == "1"
     assert hit.query["id"] == str(call_id)
+
+
+def test_a_settling_sender_and_a_new_notification_never_miss_each_other(
+    harness: Harness, receiver: Receiver
+) -> None:
+    """The lifecycle queues a new notification behind the unsettled head while, at the
+    same moment, the sender settles that head: the new one must end up pending (the
+    sender waits for the call's lock), never queued behind nothing forever."""
+    call_id = harness.register()
+    harness.timers.run_due()  # code 0, pending
+    with transaction(harness.db) as conn:
+        (item,) = outbox.claim_ready(conn, harness.clock(), 10, lease=15)
+    ok = AttemptResult(harness.clock(), "http://x", 200, 1.0, True)
+    settled = threading.Event()
+
+    def settle() -> None:
+        with transaction(harness.db) as conn:
+            outbox.record_attempt(conn, item, ok, next_attempt_at=None)
+        settled.set()
+
+    with transaction(harness.db) as conn:
+        harness.lifecycle.apply(
+            conn, call_id=call_id, attempt=1, trigger="caller_answered", cause=0,
+            at=harness.clock(), source="carrier",
+        )  # fmt: skip
+        sender = threading.Thread(target=settle)
+        sender.start()
+        assert not settled.wait(0.5)  # it waits for the call's lock
+    sender.join(10)
+    assert settled.is_set()
+    assert [n.state for n in harness.notifications(call_id)] == ["delivered", "pending"]
+    harness.flush_notifications()
+    assert receiver.codes(call_id) == [1]
+
+
+def test_a_backlog_of_queued_notifications_is_not_scanned(
+    harness: Harness, receiver: Receiver
+) -> None:
+    """A dead receiver leaves one pending head per call with later ones queued behind
+    it; the next due time is the earliest head, not a queued row that is due now."""
+    receiver.stop()
+    ids = [harness.bridge() for _ in range(3)]
+    harness.flush_notifications()
+    with harness.db.connect() as conn:
+        assert outbox.next_ready(conn) == pytest.approx(harness.clock() + 5, abs=0.01)
+    states = [n.state for i in ids for n in harness.notifications(i)]
+    assert states == ["pending", "queued", "queued"] * 3

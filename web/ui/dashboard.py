@@ -54,7 +54,7 @@ def dashboard_data(conn: Connection, viewer_scope: int | None, since: float) -> 
     backlog = conn.execute(
         select(func.count())
         .select_from(joined)
-        .where(_scoped([notification.c.state == "pending"], viewer_scope))
+        .where(_scoped([notification.c.state.in_(("pending", "queued"))], viewer_scope))
     ).scalar()
     a_hour = hour_of(conn, notification_attempt.c.started_at)
     attempts = conn.execute(

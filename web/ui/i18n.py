@@ -97,6 +97,7 @@ TR: dict[str, str] = {
     "delivered": "iletildi",
     "failed": "başarısız",
     "pending": "bekliyor",
+    "queued": "sırada",
     "Operator": "Operatör",
     "Disabled": "Devre dışı",
     "Create user": "Kullanıcı oluştur",
