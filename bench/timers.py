@@ -134,7 +134,7 @@ def main() -> None:
             continue
         lateness = run(kind, workers, args.timers, args.spread, split)
         p99 = percentile(lateness, 0.99)
-        name = f"{kind}, {workers} worker(s)" + (" + as many senders" if split else "")
+        name = f"{kind}, {workers} worker(s)" + (" as --role processes, no nice" if split else "")
         print(
             line(name, lateness)
             + f"  p99/baseline p99 {p99 / max(percentile(base, 0.99), 1e-6):6.1f}x"
