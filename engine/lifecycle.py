@@ -98,7 +98,7 @@ class Lifecycle:
         if check_limits:
             limits.check_registration(conn, account_id, queue_limit)
         now = self.clock()
-        values = {
+        values: dict[str, Any] = {
             "account_id": account_id,
             "caller": caller.e164,
             "callee": callee.e164,
@@ -250,21 +250,27 @@ class Lifecycle:
         elif dest is S.CALLS_STARTING:
             caller_at = callee_at = talk_limit = None
             started_at = now
-        out.calls.append(
-            {
-                "p_id": call_id,
-                "p_state": int(dest),
-                "p_cause": cause,
-                "p_updated_at": now,
-                "p_notify_seq": seq,
-                "p_attempt": attempt,
-                "p_caller_at": caller_at,
-                "p_callee_at": callee_at,
-                "p_ended_at": ended_at,
-                "p_started_at": started_at,
-                "p_talk_limit": talk_limit,
-            },
-        )
+        update_row: dict[str, Any] = {
+            "p_id": call_id,
+            "p_state": int(dest),
+            "p_cause": cause,
+            "p_updated_at": now,
+            "p_notify_seq": seq,
+        }
+        # Only columns that change: SQLite rewrites every index on a column named in
+        # the SET clause, changed or not.
+        for key, new_value, old_value in (
+            ("p_attempt", attempt, row.attempt),
+            ("p_caller_at", caller_at, row.caller_answered_at),
+            ("p_callee_at", callee_at, row.callee_answered_at),
+            ("p_started_at", started_at, row.started_at),
+            ("p_talk_limit", talk_limit, row.talk_limit),
+        ):
+            if new_value != old_value:
+                update_row[key] = new_value
+        if dest.is_final or dest is S.CALLS_STARTING:
+            update_row["p_ended_at"] = ended_at
+        out.calls.append(update_row)
         out.notifications.append(
             {
                 "call_id": call_id,
@@ -341,13 +347,15 @@ class Writes:
         self.touched: set[int] = set()  # calls with rows kept back (callers' bookkeeping)
 
     def flush(self, conn: Connection) -> None:
-        for stmt, rows in (
-            (_INSERT_EVENT, self.events),
-            (_UPDATE_CALL, self.calls),
-            (_INSERT_NOTIFICATION, self.notifications),
-        ):
-            if rows:
-                stmt.run_many(conn, rows)
+        if self.events:
+            _INSERT_EVENT.run_many(conn, self.events)
+        shapes: dict[frozenset[str], list[dict[str, Any]]] = {}
+        for row in self.calls:  # one update per call in a batch: the order is free
+            shapes.setdefault(frozenset(row), []).append(row)
+        for keys, rows in shapes.items():
+            update_call_statement(keys).run_many(conn, rows)
+        if self.notifications:
+            _INSERT_NOTIFICATION.run_many(conn, self.notifications)
         by_shape: dict[int, tuple[Prepared, list[dict[str, Any]]]] = {}
         for stmt, params in self.cancels:
             by_shape.setdefault(id(stmt), (stmt, []))[1].append(params)
@@ -409,22 +417,35 @@ _LOCK_CALL = Prepared(
     .where(call.c.id == bindparam("p_id"))
     .with_for_update(of=call)
 )
-_UPDATE_CALL = Prepared(
-    update(call)
-    .where(call.c.id == bindparam("p_id"))
-    .values(
-        state=bindparam("p_state"),
-        cause=bindparam("p_cause"),
-        updated_at=bindparam("p_updated_at"),
-        notify_seq=bindparam("p_notify_seq"),
-        attempt=bindparam("p_attempt"),
-        caller_answered_at=bindparam("p_caller_at"),
-        callee_answered_at=bindparam("p_callee_at"),
-        ended_at=bindparam("p_ended_at"),
-        started_at=bindparam("p_started_at"),
-        talk_limit=bindparam("p_talk_limit"),
-    )
-)
+_CALL_UPDATE_COLUMNS = {
+    "p_state": call.c.state,
+    "p_cause": call.c.cause,
+    "p_updated_at": call.c.updated_at,
+    "p_notify_seq": call.c.notify_seq,
+    "p_attempt": call.c.attempt,
+    "p_caller_at": call.c.caller_answered_at,
+    "p_callee_at": call.c.callee_answered_at,
+    "p_ended_at": call.c.ended_at,
+    "p_started_at": call.c.started_at,
+    "p_talk_limit": call.c.talk_limit,
+}
+_UPDATE_CALL: dict[frozenset[str], Prepared] = {}
+
+
+def update_call_statement(keys: frozenset[str]) -> Prepared:
+    """``UPDATE call SET`` the columns named by ``keys`` (``p_…``), by ``p_id``."""
+    stmt = _UPDATE_CALL.get(keys)
+    if stmt is None:
+        values: dict[str, Any] = {
+            _CALL_UPDATE_COLUMNS[key].name: bindparam(key)
+            for key in _CALL_UPDATE_COLUMNS
+            if key in keys
+        }
+        stmt = Prepared(update(call).where(call.c.id == bindparam("p_id")).values(values))
+        _UPDATE_CALL[keys] = stmt
+    return stmt
+
+
 _CALL_COLUMNS = [
     "account_id", "caller", "callee", "caller_national", "callee_national", "duration",
     "lang", "state", "cause", "attempt", "notify_seq", "created_at", "updated_at", "request",

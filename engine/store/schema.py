@@ -126,8 +126,20 @@ timer = Table(
     Column("fired_at", Double),
     Column("result", Text, nullable=False, server_default=""),
     UniqueConstraint("dedupe_key", name="uq_timer_dedupe_key"),
-    Index("ix_timer_state_due_at", "state", "due_at"),
     Index("ix_timer_call_id_state", "call_id", "state"),
+    # Partial: only timers still to run are indexed, not the ever-growing done ones.
+    Index(
+        "ix_timer_due",
+        "due_at",
+        postgresql_where=text("state = 'pending'"),
+        sqlite_where=text("state = 'pending'"),
+    ),
+    Index(
+        "ix_timer_leased",
+        "lease_until",
+        postgresql_where=text("state = 'running'"),
+        sqlite_where=text("state = 'running'"),
+    ),
 )
 
 # The outbox: one row per customer-visible state change, delivered in order per call.
@@ -151,7 +163,13 @@ notification = Table(
     Column("created_at", Double, nullable=False),
     Column("delivered_at", Double),
     UniqueConstraint("call_id", "seq", name="uq_notification_call_id_seq"),
-    Index("ix_notification_state_next", "state", "next_attempt_at"),
+    # Unsettled rows only (the backlog); delivered ones, the bulk, are not indexed.
+    Index(
+        "ix_notification_unsettled",
+        "call_id",
+        postgresql_where=text("state IN ('pending', 'queued')"),
+        sqlite_where=text("state IN ('pending', 'queued')"),
+    ),
     # The heads of the calls' lines by due time (a leased row is due when its lease
     # ends): what the sender claims. Small, and read the same way whether or not the
     # table has statistics yet.
