@@ -24,9 +24,12 @@ _PARAM_VALUE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~\[\]:/]+\Z")
 MAX_CSEQ = 2**31 - 1
 
 
+_TOKEN = re.compile("[" + re.escape("".join(sorted(TOKEN_CHARS))) + "]+")
+
+
 def is_token(text: str) -> bool:
     """True when ``text`` is a non-empty RFC 3261 token."""
-    return bool(text) and all(c in TOKEN_CHARS for c in text)
+    return _TOKEN.fullmatch(text) is not None
 
 
 def unquote(text: str) -> str:
@@ -51,6 +54,8 @@ def _scan_quoted(text: str, start: int) -> int:
 
 def split_outside(text: str, sep: str) -> list[str]:
     """Split on ``sep`` where it is outside quoted strings and <...>."""
+    if '"' not in text and "<" not in text:  # the usual case: nothing to step over
+        return text.split(sep)
     parts: list[str] = []
     depth, i, begin = 0, 0, 0
     while i < len(text):
@@ -226,6 +231,9 @@ class Via:
         return self.params.get("branch")
 
 
+_VIA_REST = re.compile(r"([^\s;]+)\s+([^;]+?)\s*(;.*)?\Z", re.DOTALL)
+
+
 def parse_via(text: str) -> Via:
     """Parse one Via value; ``SIP / 2.0 / UDP`` with folded whitespace is allowed."""
     pieces = text.split("/", 2)
@@ -235,7 +243,7 @@ def parse_via(text: str) -> Via:
     if name.upper() != "SIP" or version != "2.0":
         raise SipParseError(f"unsupported Via protocol {name}/{version}")
     rest = pieces[2].lstrip(_WS)
-    match = re.match(r"([^\s;]+)\s+([^;]+?)\s*(;.*)?\Z", rest, re.DOTALL)
+    match = _VIA_REST.match(rest)
     if not match or not is_token(match.group(1)):
         raise SipParseError(f"bad Via value {text!r}")
     host, port = _split_hostport(match.group(2).replace(" ", ""), text)

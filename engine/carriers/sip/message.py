@@ -8,7 +8,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from engine.carriers.sip.headers import (
     CSeq,
@@ -140,6 +141,16 @@ class SipMessage:
     def __init__(self, headers: Iterable[tuple[str, str]] = (), body: bytes = b"") -> None:
         self.headers: list[tuple[str, str]] = [(canonical_name(n), v) for n, v in headers]
         self.body = body
+        # Parsed header values, read many times per message (validation, transactions,
+        # dialogs); emptied whenever a header is added, set or removed.
+        self._parsed: dict[str, Any] = {}
+
+    def _memo(self, key: str, parse: Callable[[], Any]) -> Any:
+        try:
+            return self._parsed[key]
+        except KeyError:
+            value = self._parsed[key] = parse()
+            return value
 
     # -- header access ------------------------------------------------------------------
     def header(self, name: str) -> str | None:
@@ -159,6 +170,7 @@ class SipMessage:
         return [p.strip() for line in lines for p in split_outside(line, ",") if p.strip()]
 
     def add_header(self, name: str, value: str, *, first: bool = False) -> None:
+        self._parsed.clear()
         item = (canonical_name(name), value)
         if first:
             self.headers.insert(0, item)
@@ -174,6 +186,7 @@ class SipMessage:
         self.headers.insert(len(self.headers) if index is None else index, item)
 
     def remove_header(self, name: str) -> None:
+        self._parsed.clear()
         key = canonical_name(name).lower()
         self.headers = [(n, v) for n, v in self.headers if n.lower() != key]
 
@@ -184,19 +197,27 @@ class SipMessage:
 
     @property
     def cseq(self) -> CSeq:
-        return parse_cseq(self.header("CSeq") or "")
+        value: CSeq = self._memo("cseq", lambda: parse_cseq(self.header("CSeq") or ""))
+        return value
 
     @property
     def from_addr(self) -> NameAddr:
-        return parse_name_addr(self.header("From") or "")
+        value: NameAddr = self._memo(
+            "from_addr", lambda: parse_name_addr(self.header("From") or "")
+        )
+        return value
 
     @property
     def to_addr(self) -> NameAddr:
-        return parse_name_addr(self.header("To") or "")
+        value: NameAddr = self._memo("to_addr", lambda: parse_name_addr(self.header("To") or ""))
+        return value
 
     @property
     def vias(self) -> list[Via]:
-        return [v for line in self.header_lines("Via") for v in parse_vias(line)]
+        vias: list[Via] = self._memo(
+            "vias", lambda: [v for line in self.header_lines("Via") for v in parse_vias(line)]
+        )
+        return list(vias)
 
     @property
     def top_via(self) -> Via:
