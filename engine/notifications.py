@@ -19,7 +19,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import httpx
 from sqlalchemy import Engine
 
 from engine.codes import StatusCode
@@ -28,6 +27,7 @@ from engine.group_commit import GroupCommit
 from engine.store import outbox
 from engine.store.database import StoreUnavailable, transaction
 from engine.store.outbox import AttemptResult, Outgoing
+from engine.webhook_http import WebhookClient, WebhookError
 
 log = logging.getLogger("callbridge.notifications")
 
@@ -66,18 +66,13 @@ class NotificationSender:
         db: Engine,
         settings: NotificationSettings,
         clock: Callable[[], float] = time.time,
-        client: httpx.Client | None = None,
+        client: WebhookClient | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
         self.clock = clock
-        self.client = client or httpx.Client(
-            timeout=httpx.Timeout(settings.timeout),
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=settings.senders * 2),
-            headers={"user-agent": USER_AGENT},
-        )
+        self.client = client or WebhookClient(settings.timeout, USER_AGENT)
         self._pool = ThreadPoolExecutor(settings.senders, thread_name_prefix="notify")
         self._group = GroupCommit(db)
         self._in_flight = 0
@@ -125,23 +120,19 @@ class NotificationSender:
         started = self.clock()
         t0 = time.perf_counter()
         try:
-            response = self.client.get(url, headers=headers)
-        except httpx.HTTPError as exc:
+            response = self.client.get(url, headers)
+        except WebhookError as exc:
             latency = (time.perf_counter() - t0) * 1000
-            return AttemptResult(
-                started, url, None, latency, False, error=f"{type(exc).__name__}: {exc}"
-            )
+            return AttemptResult(started, url, None, latency, False, error=str(exc))
         latency = (time.perf_counter() - t0) * 1000
         in_time = latency <= self.settings.timeout * 1000
-        ok = 200 <= response.status_code < 300 and in_time
+        ok = 200 <= response.status < 300 and in_time
         error = ""
-        if not 200 <= response.status_code < 300:
-            error = f"HTTP {response.status_code}"
+        if not 200 <= response.status < 300:
+            error = f"HTTP {response.status}"
         elif not in_time:
             error = f"answered after the {self.settings.timeout:g} s timeout"
-        return AttemptResult(
-            started, url, response.status_code, latency, ok, error, response.text[:500]
-        )
+        return AttemptResult(started, url, response.status, latency, ok, error, response.text[:500])
 
     def next_attempt_at(self, tries_done: int, now: float) -> float | None:
         """When to try again after ``tries_done`` failed attempts (None: give up)."""

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 from sqlalchemy import Connection
 from sqlalchemy import Engine as SqlEngine
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +28,7 @@ from engine.phone import PhoneNumber
 from engine.store.database import make_engine
 from engine.ticker import Ticker, make_scheduler
 from engine.timer_worker import TimerWorker
+from engine.webhook_http import WebhookClient
 
 log = logging.getLogger("callbridge.engine")
 
@@ -53,7 +53,7 @@ class Engine:
         db: SqlEngine | None = None,
         carrier: Carrier | None = None,
         clock: Callable[[], float] = time.time,
-        http_client: httpx.Client | None = None,
+        http_client: WebhookClient | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock

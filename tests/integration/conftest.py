@@ -4,7 +4,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import Engine, select
 
@@ -18,6 +17,7 @@ from engine.phone import parse_number
 from engine.store.database import transaction
 from engine.store.schema import call, call_event, notification, timer
 from engine.timer_worker import TimerWorker
+from engine.webhook_http import WebhookClient
 from tests.support import FakeClock, Receiver, RecordingCarrier
 
 
@@ -123,7 +123,7 @@ def harness(db: Engine, receiver: Receiver) -> Iterator[Harness]:
     carrier = RecordingCarrier()
     timers = TimerWorker(db, lifecycle, carrier, TimerSettings(batch=50), clock, applied.append)
     settings = NotificationSettings(timeout=0.5, senders=4, jitter=0.0)
-    client = httpx.Client(timeout=settings.timeout)
+    client = WebhookClient(settings.timeout, "callbridge-test")
     sender = NotificationSender(db, settings, clock=clock, client=client)
     yield Harness(db, clock, carrier, lifecycle, timers, sender, account_id, applied)
     sender.close()
