@@ -68,6 +68,7 @@ def serve(host: str | None, port: int | None, log_level: str) -> None:
 
     _logging(log_level)
     _tune_threads()
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # see web/wsgi.py
     settings = _settings()
     upgrade(settings.url)
     engine = Engine(settings)
