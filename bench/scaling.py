@@ -12,6 +12,7 @@ holding 100,000 talking calls with pending cuts, set against a worker on an empt
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from pathlib import Path
 
@@ -73,8 +74,9 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             total = int(line.split()[1])
     for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            total += rss_kib(int(child))
+        with contextlib.suppress(FileNotFoundError):  # a thread ended meanwhile
+            for child in (task / "children").read_text().split():
+                total += rss_kib(int(child))
     return total
 
 

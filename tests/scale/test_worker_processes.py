@@ -18,8 +18,10 @@ pytestmark = pytest.mark.slow
 
 def children(pid: int) -> list[int]:
     found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
+    with contextlib.suppress(FileNotFoundError):  # the process is gone
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(FileNotFoundError):  # a thread ended meanwhile
+                found += [int(c) for c in (task / "children").read_text().split()]
     return found
 
 
