@@ -21,6 +21,8 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
 from urllib.parse import quote
 
 from sqlalchemy import Engine as SqlEngine
@@ -86,7 +88,7 @@ def fill(db: SqlEngine, n: int) -> float:
     try:
         cur = raw.cursor()
         if db.dialect.name == "postgresql":
-            with cur.copy(f"COPY call ({CALL_COLS}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+            with cur.copy(f"COPY call ({CALL_COLS}) FROM STDIN") as copy:
                 for row in call_rows(n, now):
                     copy.write_row(row)
             cur.execute("SELECT setval(pg_get_serial_sequence('call', 'id'), %s)", (n,))
@@ -95,7 +97,7 @@ def fill(db: SqlEngine, n: int) -> float:
             cur.execute("BEGIN")  # the engine's connections run in autocommit mode
             cur.executemany(
                 f"INSERT INTO call ({CALL_COLS}) VALUES ({', '.join('?' * 18)})",
-                call_rows(n, now),
+                cast(Any, call_rows(n, now)),  # a generator: sqlite3 takes any iterable
             )
             ph = "?"
         cur.executemany(
@@ -119,7 +121,7 @@ def fill(db: SqlEngine, n: int) -> float:
 def measure(db: SqlEngine, url: str, repeat: int) -> list[tuple[str, float]]:
     from web.app import create_app
 
-    engine = Engine(Settings(database_url=url, data_dir=tempfile.mkdtemp()), db=db)
+    engine = Engine(Settings(database_url=url, data_dir=Path(tempfile.mkdtemp())), db=db)
     app = create_app(engine)
     client = app.test_client()
     page = client.get("/ui/login").get_data(as_text=True)

@@ -35,7 +35,10 @@ def client(db: Engine, db_url: str) -> Iterator[FlaskClient]:
         yield c
 
 
-def post(client: FlaskClient, as_json: bool = False, **fields: Any) -> tuple[int, dict[str, Any]]:
+def post(client: FlaskClient, **fields: Any) -> tuple[int, dict[str, Any]]:
+    """POST the good request with ``fields`` changed (None: left out); ``as_json=True``
+    sends a JSON body instead of a form."""
+    as_json = bool(fields.pop("as_json", False))
     data = {k: v for k, v in {**GOOD, **fields}.items() if v is not None}
     response = client.post(URL, json=data) if as_json else client.post(URL, data=data)
     assert response.is_json
