@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -12,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.scale.cluster import BIN, CONFIG
+from tests.sip.service import sip_config
+from tests.support import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -93,3 +96,47 @@ def test_a_killed_worker_takes_its_role_processes_with_it(tmp_path: Path, pg_url
     worker.send_signal(signal.SIGKILL)
     worker.wait(timeout=30)
     assert wait_for(lambda: not any(alive(pid) for pid in kids), 10), "orphaned role processes"
+
+
+def test_the_sip_carrier_runs_in_the_timers_process(tmp_path: Path, pg_url: str) -> None:
+    """With the SIP carrier, only the timers process binds the SIP port (the sender
+    process must not try), and it answers an OPTIONS from the trunk."""
+    sip_port = free_port()
+    config = tmp_path / "callbridge.toml"
+    config.write_text(
+        sip_config(transport="udp", sip_port=sip_port, routes={}, trunk_port=9, watchdog=30.0)
+    )
+    env = {**os.environ, "CALLBRIDGE_CONFIG": str(config), "CALLBRIDGE_DATABASE_URL": pg_url}
+    log = tmp_path / "worker.log"
+    worker = subprocess.Popen(
+        [str(BIN / "callbridge"), "worker", "--log-level", "info"],
+        env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"),
+    )  # fmt: skip
+    try:
+        assert wait_for(lambda: len(roles(worker.pid)) == 2)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(0.5)
+        me = sock.getsockname()[1]  # the answer goes to the Via's address
+        options = (
+            f"OPTIONS sip:callbridge@127.0.0.1:{sip_port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK-options-1\r\n"
+            "From: <sip:trunk@127.0.0.1>;tag=t1\r\nTo: <sip:callbridge@127.0.0.1>\r\n"
+            "Call-ID: options-1@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+            "Content-Length: 0\r\n\r\n"
+        ).encode()
+
+        def answered() -> bool:
+            sock.sendto(options, ("127.0.0.1", sip_port))
+            try:
+                return sock.recv(65536).startswith(b"SIP/2.0 200")
+            except TimeoutError:
+                return False
+
+        assert wait_for(answered, 30), log.read_text()
+        sock.close()
+        assert "Address already in use" not in log.read_text()
+        assert all(alive(pid) for pid in roles(worker.pid).values())
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
