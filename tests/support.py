@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import socket
 import threading
 import time
@@ -59,6 +60,7 @@ class Hit:
     path: str
     query: dict[str, str]
     headers: dict[str, str]
+    arrival: int = 0  # order of arrival at the receiver
 
 
 def free_port() -> int:
@@ -102,6 +104,7 @@ class Receiver:
                     {k.lower(): v for k, v in self.headers.items()},
                 )
                 with receiver._lock:
+                    hit.arrival = len(receiver.hits)
                     receiver.hits.append(hit)
                     mode, delay = receiver.mode, receiver.delay
                 if mode == "slow":
@@ -116,8 +119,10 @@ class Receiver:
                 except OSError:
                     return
                 if status == 200:
+                    # In order of arrival: the handler of the next notification of a
+                    # call may run while this thread has answered but not yet got here.
                     with receiver._lock:
-                        receiver.answered.append(hit)
+                        bisect.insort(receiver.answered, hit, key=lambda h: h.arrival)
 
             def log_message(self, *args: object) -> None:
                 pass
