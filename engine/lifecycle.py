@@ -187,6 +187,8 @@ class Lifecycle:
         A move the machine does not allow, or an event of another attempt, changes
         nothing but its audit row (``accepted = false`` with the reason).
         """
+        if locked is None and writes is not None and call_id in writes.touched:
+            writes.flush(conn)  # rows of this call kept back: the lock must read them
         row = locked if locked is not None else self.lock(conn, call_id)
         now = self.clock()
         state = S(row.state)
@@ -200,6 +202,7 @@ class Lifecycle:
         else:
             move = self.machine.fire(state, trigger)
         out = writes if writes is not None else Writes()
+        out.touched.add(call_id)
         out.events.append(
             {
                 "call_id": call_id,
@@ -344,7 +347,7 @@ class Writes:
         self.notifications: list[dict[str, Any]] = []
         self.cancels: list[tuple[Prepared, dict[str, Any]]] = []
         self.timers: list[dict[str, Any]] = []
-        self.touched: set[int] = set()  # calls with rows kept back (callers' bookkeeping)
+        self.touched: set[int] = set()  # calls with rows kept back
 
     def flush(self, conn: Connection) -> None:
         if self.events:

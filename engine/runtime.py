@@ -181,12 +181,8 @@ class Engine:
 
         Concurrent events share a transaction (engine/group_commit.py).
         """
-
-        def work(conn: Connection) -> Applied:
-            writes: Writes = self.group.batch
-            if event.call_id in writes.touched:
-                writes.flush(conn)  # an earlier event of the group changed this call
-            applied = self.lifecycle.apply(
+        applied = self.group.run(
+            lambda conn: self.lifecycle.apply(
                 conn,
                 call_id=event.call_id,
                 attempt=event.attempt,
@@ -195,12 +191,10 @@ class Engine:
                 at=event.at,
                 source="carrier",
                 detail=event.detail,
-                writes=writes,
-            )
-            writes.touched.add(event.call_id)
-            return applied
-
-        applied = self.group.run(work, key=event.call_id)
+                writes=self.group.batch,
+            ),
+            key=event.call_id,
+        )
         self._after_commit(applied)
         return applied
 

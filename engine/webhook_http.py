@@ -55,37 +55,25 @@ class WebhookClient:
         all_headers = {"User-Agent": self.user_agent, "Accept": "*/*", **headers}
         pool: dict[tuple[str, str, int | None], http.client.HTTPConnection]
         pool = self._local.__dict__.setdefault("pool", {})
-        conn = pool.get(key)
-        reused = conn is not None
-        if conn is None:
-            conn = pool[key] = self._connect(parts.scheme, parts.hostname, parts.port)
-        try:
-            return self._exchange(conn, target, all_headers)
-        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
-            pool.pop(key, None)
-            conn.close()
-            if not reused:
-                raise WebhookError("RemoteProtocolError", str(exc) or type(exc).__name__) from None
-            # The receiver closed an idle kept-alive connection: once more on a new one.
-            conn = pool[key] = self._connect(parts.scheme, parts.hostname, parts.port)
+        kept = pool.pop(key, None)
+        if kept is not None:
             try:
-                return self._exchange(conn, target, all_headers)
-            except WebhookError:
-                pool.pop(key, None)
-                conn.close()
-                raise
-            except Exception as again:
-                pool.pop(key, None)
-                conn.close()
-                raise _error(again) from None
-        except WebhookError:
-            pool.pop(key, None)
-            conn.close()
-            raise
+                reply = self._exchange(kept, target, all_headers)
+                pool[key] = kept
+                return reply
+            except _STALE:
+                kept.close()  # the receiver closed the idle connection: once more, anew
+            except Exception as exc:
+                kept.close()
+                raise _error(exc) from None
+        conn = self._connect(parts.scheme, parts.hostname, parts.port)
+        try:
+            reply = self._exchange(conn, target, all_headers)
         except Exception as exc:
-            pool.pop(key, None)
             conn.close()
             raise _error(exc) from None
+        pool[key] = conn
+        return reply
 
     def _connect(self, scheme: str, host: str, port: int | None) -> http.client.HTTPConnection:
         conn: http.client.HTTPConnection
@@ -121,7 +109,15 @@ class WebhookClient:
                 conn.close()
 
 
+# What a kept-alive connection the receiver has closed meanwhile raises on reuse.
+_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+
+
 def _error(exc: Exception) -> WebhookError:
+    if isinstance(exc, WebhookError):
+        return exc
+    if isinstance(exc, _STALE):
+        return WebhookError("RemoteProtocolError", str(exc) or type(exc).__name__)
     if isinstance(exc, TimeoutError | socket.timeout):
         return WebhookError("ReadTimeout", str(exc) or "timed out")
     if isinstance(exc, ssl.SSLError):

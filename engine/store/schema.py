@@ -24,6 +24,12 @@ from sqlalchemy import (
     text,
 )
 
+
+def _partial_index(name: str, column: str, where: str) -> Index:
+    """An index of the rows matching ``where`` only (both stores support them)."""
+    return Index(name, column, postgresql_where=text(where), sqlite_where=text(where))
+
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
@@ -128,18 +134,8 @@ timer = Table(
     UniqueConstraint("dedupe_key", name="uq_timer_dedupe_key"),
     Index("ix_timer_call_id_state", "call_id", "state"),
     # Partial: only timers still to run are indexed, not the ever-growing done ones.
-    Index(
-        "ix_timer_due",
-        "due_at",
-        postgresql_where=text("state = 'pending'"),
-        sqlite_where=text("state = 'pending'"),
-    ),
-    Index(
-        "ix_timer_leased",
-        "lease_until",
-        postgresql_where=text("state = 'running'"),
-        sqlite_where=text("state = 'running'"),
-    ),
+    _partial_index("ix_timer_due", "due_at", "state = 'pending'"),
+    _partial_index("ix_timer_leased", "lease_until", "state = 'running'"),
 )
 
 # The outbox: one row per customer-visible state change, delivered in order per call.
@@ -164,21 +160,11 @@ notification = Table(
     Column("delivered_at", Double),
     UniqueConstraint("call_id", "seq", name="uq_notification_call_id_seq"),
     # Unsettled rows only (the backlog); delivered ones, the bulk, are not indexed.
-    Index(
-        "ix_notification_unsettled",
-        "call_id",
-        postgresql_where=text("state IN ('pending', 'queued')"),
-        sqlite_where=text("state IN ('pending', 'queued')"),
-    ),
+    _partial_index("ix_notification_unsettled", "call_id", "state IN ('pending', 'queued')"),
     # The heads of the calls' lines by due time (a leased row is due when its lease
     # ends): what the sender claims. Small, and read the same way whether or not the
     # table has statistics yet.
-    Index(
-        "ix_notification_due",
-        "next_attempt_at",
-        postgresql_where=text("state = 'pending'"),
-        sqlite_where=text("state = 'pending'"),
-    ),
+    _partial_index("ix_notification_due", "next_attempt_at", "state = 'pending'"),
 )
 
 notification_attempt = Table(

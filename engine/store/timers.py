@@ -115,18 +115,11 @@ def schedule(
     )
 
 
-def cancel_for_call(
-    conn: Connection, call_id: int, *, attempt: int | None = None, kinds: Iterable[str] = ()
-) -> None:
-    """Cancel pending (and claimed, not yet finished) timers of a call."""
-    stmt, params = cancel_statement(call_id, attempt=attempt, kinds=kinds)
-    stmt.write(conn, params)
-
-
 def cancel_statement(
     call_id: int, *, attempt: int | None = None, kinds: Iterable[str] = ()
 ) -> tuple[Prepared, dict[str, Any]]:
-    """The prepared cancel for this shape of request, and its parameters."""
+    """The prepared cancel of a call's pending (and claimed, not yet finished) timers
+    for this shape of request, and its parameters."""
     kinds = tuple(kinds)
     key = (attempt is not None, kinds)
     stmt = _CANCELS.get(key)
@@ -165,7 +158,8 @@ def lock_due(
     has been told, are also given a lease that outlives the transaction.
     """
     token = secrets.token_hex(8)
-    # Two queries, each served by the (state, due_at) index; one OR would scan the table.
+    # Two queries, each served by its partial index (ix_timer_due, ix_timer_leased);
+    # one OR would scan the table.
     due = select(timer).where(timer.c.state == "pending", timer.c.due_at <= now)
     expired = select(timer).where(timer.c.state == "running", timer.c.lease_until < now)
     rows: list[Any] = []

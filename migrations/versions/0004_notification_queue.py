@@ -16,6 +16,8 @@ Create Date: 2026-11-26 19:40:00
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -43,35 +45,27 @@ def upgrade() -> None:
         """
     )
     with op.batch_alter_table("notification", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_notification_due",
-            ["next_attempt_at"],
-            unique=False,
-            postgresql_where=sa.text("state = 'pending'"),
-            sqlite_where=sa.text("state = 'pending'"),
-        )
+        _partial_index(batch_op, "ix_notification_due", "next_attempt_at", "state = 'pending'")
         batch_op.drop_index("ix_notification_state_next")
-        batch_op.create_index(
-            "ix_notification_unsettled",
-            ["call_id"],
-            unique=False,
-            postgresql_where=sa.text("state IN ('pending', 'queued')"),
-            sqlite_where=sa.text("state IN ('pending', 'queued')"),
+        _partial_index(
+            batch_op, "ix_notification_unsettled", "call_id", "state IN ('pending', 'queued')"
         )
     with op.batch_alter_table("timer", schema=None) as batch_op:
         batch_op.drop_index("ix_timer_call_id")
         batch_op.drop_index("ix_timer_state_due_at")
         batch_op.create_index("ix_timer_call_id_state", ["call_id", "state"], unique=False)
-        for name, column, state in (("ix_timer_due", "due_at", "pending"),
-                                    ("ix_timer_leased", "lease_until", "running")):
-            batch_op.create_index(
-                name,
-                [column],
-                unique=False,
-                postgresql_where=sa.text(f"state = '{state}'"),
-                sqlite_where=sa.text(f"state = '{state}'"),
-            )
+        _partial_index(batch_op, "ix_timer_due", "due_at", "state = 'pending'")
+        _partial_index(batch_op, "ix_timer_leased", "lease_until", "state = 'running'")
 
+
+def _partial_index(batch_op: Any, name: str, column: str, where: str) -> None:
+    batch_op.create_index(
+        name,
+        [column],
+        unique=False,
+        postgresql_where=sa.text(where),
+        sqlite_where=sa.text(where),
+    )
 
 def downgrade() -> None:
     with op.batch_alter_table("timer", schema=None) as batch_op:
