@@ -15,6 +15,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.pool import QueuePool
 
+from engine.store.checkpoint import FALLBACK_PAGES, checkpointer
+
 
 class StoreUnavailable(RuntimeError):
     """The database cannot be reached right now (the API answers 503)."""
@@ -35,6 +37,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        on_file = bool(path) and path != ":memory:" and "mode=memory" not in path
         engine = create_engine(
             url,
             poolclass=QueuePool,
@@ -51,12 +54,18 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            if on_file:  # routine checkpoints run off the commit path (store/checkpoint.py)
+                cur.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")
             cur.close()
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
             # Straight to the driver: this runs for every transaction.
             conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+
+        if on_file:
+            wal_path = str(Path(path).resolve())
+            event.listen(engine, "commit", lambda _conn: checkpointer.committed(wal_path))
 
         return engine
     if url.startswith("postgresql://"):

@@ -61,6 +61,14 @@ def test_request_received(client: FlaskClient, db: Engine, as_json: bool) -> Non
     assert [s.kind for s in start] == ["start"]
 
 
+def test_the_api_neither_reads_nor_sets_a_session_cookie(client: FlaskClient) -> None:
+    client.set_cookie("callbridge_session", "not-a-valid-signed-session")
+    response = client.post(URL, data=GOOD)
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    assert client.get("/ui/login").headers.get("Set-Cookie", "").startswith("callbridge_session=")
+
+
 def test_turkish(client: FlaskClient) -> None:
     status, body = post(client, lang="tr")
     assert (status, body["message"]) == (200, "İstek Alındı")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask, redirect, url_for
+from flask import Flask, Request, redirect, url_for
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.wrappers import Response
 
@@ -10,6 +11,22 @@ from engine.config import Settings
 from engine.runtime import Engine
 
 csrf = CSRFProtect()
+
+API_PREFIX = "/api/"
+
+
+class UiSessions(SecureCookieSessionInterface):
+    """Cookie sessions for the UI only.
+
+    The Voice API is called by machines with credentials in every request: it neither
+    reads nor sets a cookie, and skips building the session's signing serializer (a
+    measurable share of a registration's time, docs/benchmarks.md).
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path.startswith(API_PREFIX):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 
 def init_ui(app: Flask, engine: Engine, settings: Settings) -> None:
@@ -31,6 +48,7 @@ def init_ui(app: Flask, engine: Engine, settings: Settings) -> None:
         WTF_CSRF_TIME_LIMIT=None,  # valid for the session's life
     )
     app.extensions["callbridge.ui_settings"] = settings.ui
+    app.session_interface = UiSessions()
     csrf.init_app(app)
     auth.login_manager.init_app(app)
     app.register_blueprint(views.bp)
