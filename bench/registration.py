@@ -172,3 +172,7 @@ def main() -> None:
     finally:
         stop(list(procs.values()))
         shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
