@@ -6,7 +6,6 @@ row, the outbox notification and the timers commit together or not at all.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,24 +13,25 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, case, insert, or_, select, update
 
-from engine import limits
+from engine import limits, registration
 from engine.codes import Cause
 from engine.codes import StatusCode as S
 from engine.config import RetryPolicy
-from engine.errors import CallNotFound, IdempotencyConflict
+from engine.errors import CallNotFound
 from engine.events import Leg
 from engine.machine import CallMachine, Move, effects_for
 from engine.phone import PhoneNumber
 from engine.policy import next_attempt_at, policy_from
+from engine.registration import START, NewCall
 from engine.store import timers
 from engine.store.prepared import Prepared, insert_columns
-from engine.store.schema import account, call, call_event, idempotency_key, notification
+from engine.store.schema import account, call, call_event, notification
 
 log = logging.getLogger("callbridge.lifecycle")
 
 # Timer kinds. "DB" kinds are applied inside the claiming transaction (exactly once);
 # carrier commands run after it commits.
-START, CUT, WATCHDOG, DIAL, HANGUP = "start", "cut", "watchdog", "dial", "hangup"
+CUT, WATCHDOG, DIAL, HANGUP = "cut", "watchdog", "dial", "hangup"
 RINGOUT, REDIAL = "ringout", "redial"
 DB_KINDS = frozenset({START, CUT, WATCHDOG, RINGOUT, REDIAL})
 
@@ -76,72 +76,39 @@ class Lifecycle:
         check_limits: bool = False,
         queue_limit: int = 1000,
         idempotency: tuple[str, str] | None = None,
-    ) -> tuple[int, float | None]:
-        """Store an accepted request and its start timer; returns (id, start time).
+        writes: Writes | None = None,
+    ) -> NewCall:
+        """Accept a request: its call row and start timer, written now or, with
+        ``writes``, with the rest of the group (its ``id`` is set then).
 
         ``idempotency`` is (key, hash of the request): a key seen before returns the first
-        call's id and no start time (nothing new to do), or raises
+        call (its id, no start time: nothing new to do), or raises
         :class:`IdempotencyConflict` when the parameters differ. ``check_limits`` refuses
         the request when the account's credit is gone or its queue is full.
         """
         if idempotency is not None:
-            seen = conn.execute(
-                select(idempotency_key.c.call_id, idempotency_key.c.request_hash).where(
-                    idempotency_key.c.account_id == account_id,
-                    idempotency_key.c.key == idempotency[0],
-                )
-            ).first()
-            if seen is not None:
-                if seen.request_hash != idempotency[1]:
-                    raise IdempotencyConflict(idempotency[0])
-                return int(seen.call_id), None
+            repeat = registration.repeat_of(conn, account_id, idempotency)
+            if repeat is not None:
+                return repeat
         if check_limits:
+            if writes is not None and writes.new_calls:
+                writes.flush(conn)  # the queue count must see the calls kept back
             limits.check_registration(conn, account_id, queue_limit)
-        now = self.clock()
-        values: dict[str, Any] = {
-            "account_id": account_id,
-            "caller": caller.e164,
-            "callee": callee.e164,
-            "caller_national": caller.national,
-            "callee_national": callee.national,
-            "duration": duration,
-            "lang": lang,
-            "state": int(S.REGISTERED),
-            "cause": 0,
-            "attempt": 1,
-            "notify_seq": 0,
-            "created_at": now,
-            "updated_at": now,
-            "request": json.dumps(request),
-        }
-        if conn.dialect.name == "postgresql":
-            found = _INSERT_CALL_RETURNING.first(conn, values)
-            assert found is not None
-            call_id = int(found[0])
-        else:
-            cursor = _INSERT_CALL.run(conn, values)
-            call_id = int(cursor.lastrowid)
-            cursor.close()
-        timers.schedule(
-            conn,
-            call_id=call_id,
-            kind=START,
-            attempt=1,
-            due_at=now,
-            now=now,
-            key=f"{call_id}:1:{START}",
+        values = registration.call_values(
+            account_id=account_id,
+            caller=caller,
+            callee=callee,
+            duration=duration,
+            lang=lang,
+            request=request,
+            now=self.clock(),
         )
-        if idempotency is not None:
-            conn.execute(
-                insert(idempotency_key).values(
-                    account_id=account_id,
-                    key=idempotency[0],
-                    request_hash=idempotency[1],
-                    call_id=call_id,
-                    created_at=now,
-                )
-            )
-        return call_id, now
+        new = NewCall(values, idempotency)
+        if writes is None:
+            registration.write(conn, [new])
+        else:
+            writes.new_calls.append(new)
+        return new
 
     @staticmethod
     def lock(conn: Connection, call_id: int) -> LockedCall:
@@ -342,6 +309,7 @@ class Writes:
     """
 
     def __init__(self) -> None:
+        self.new_calls: list[NewCall] = []
         self.events: list[dict[str, Any]] = []
         self.calls: list[dict[str, Any]] = []
         self.notifications: list[dict[str, Any]] = []
@@ -350,6 +318,8 @@ class Writes:
         self.touched: set[int] = set()  # calls with rows kept back
 
     def flush(self, conn: Connection) -> None:
+        if self.new_calls:  # first: nothing else of the group refers to them
+            registration.write(conn, self.new_calls)
         if self.events:
             _INSERT_EVENT.run_many(conn, self.events)
         shapes: dict[frozenset[str], list[dict[str, Any]]] = {}
@@ -365,7 +335,14 @@ class Writes:
         for stmt, rows in by_shape.values():
             stmt.run_many(conn, rows)
         timers.schedule_rows(conn, self.timers)
-        for pending in (self.events, self.calls, self.notifications, self.cancels, self.timers):
+        for pending in (
+            self.new_calls,
+            self.events,
+            self.calls,
+            self.notifications,
+            self.cancels,
+            self.timers,
+        ):
             pending.clear()
         self.touched.clear()
 
@@ -449,12 +426,6 @@ def update_call_statement(keys: frozenset[str]) -> Prepared:
     return stmt
 
 
-_CALL_COLUMNS = [
-    "account_id", "caller", "callee", "caller_national", "callee_national", "duration",
-    "lang", "state", "cause", "attempt", "notify_seq", "created_at", "updated_at", "request",
-]  # fmt: skip
-_INSERT_CALL = Prepared(insert_columns(call, _CALL_COLUMNS))
-_INSERT_CALL_RETURNING = Prepared(insert_columns(call, _CALL_COLUMNS).returning(call.c.id))
 _INSERT_EVENT = Prepared(
     insert_columns(
         call_event,

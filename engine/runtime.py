@@ -25,6 +25,7 @@ from engine.lifecycle import Applied, Lifecycle, Writes
 from engine.machine import CallMachine
 from engine.notifications import NotificationSender
 from engine.phone import PhoneNumber
+from engine.registration import NewCall
 from engine.store.database import make_engine
 from engine.ticker import Ticker, make_scheduler
 from engine.timer_worker import TimerWorker
@@ -152,7 +153,7 @@ class Engine:
         ``IdempotencyConflict``.
         """
 
-        def work(conn: Connection) -> tuple[int, float | None]:
+        def work(conn: Connection) -> NewCall:
             return self.lifecycle.register(
                 conn,
                 account_id=account_id,
@@ -164,17 +165,18 @@ class Engine:
                 check_limits=check_limits,
                 queue_limit=self.settings.limits.queue_limit,
                 idempotency=idempotency,
+                writes=self.group.batch,  # written with the group's other registrations
             )
 
         try:
-            call_id, due = self.group.run(work)
+            new = self.group.run(work)
         except IntegrityError:
             if idempotency is None:
                 raise
-            call_id, due = self.group.run(work)  # the same key raced us: answer as it did
-        if due is not None and self.timer_ticker is not None:
-            self.timer_ticker.wake(due)
-        return call_id
+            new = self.group.run(work)  # the same key raced us: answer as it did
+        if new.start_at is not None and self.timer_ticker is not None:
+            self.timer_ticker.wake(new.start_at)
+        return new.id
 
     def apply_event(self, event: LegEvent) -> Applied:
         """Apply one carrier event; returns once committed (the carriers' sink).

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, bindparam, insert
 from sqlalchemy.sql import ClauseElement
 
 
@@ -89,8 +89,33 @@ class Prepared:
             cursor.close()
 
 
+class MultiRowInsert:
+    """``INSERT INTO table (columns) VALUES (...), (...), ...`` for any number of rows.
+
+    One statement whatever the count: sqlite3's ``executemany`` releases and takes back
+    the GIL at every row's bind, step and reset, and in a busy threaded server each of
+    those hand-overs lets every other thread run first (docs/benchmarks.md). Compiled
+    once per dialect and row count.
+    """
+
+    def __init__(self, table: Any, columns: Sequence[str]) -> None:
+        self.table = table
+        self.columns = tuple(columns)
+        self._by_count: dict[int, Prepared] = {}
+
+    def run(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> Any:
+        """Insert ``rows`` (each with every column); returns the DBAPI cursor."""
+        stmt = self._by_count.get(len(rows))
+        if stmt is None:
+            values: list[dict[str, Any]] = [
+                {name: bindparam(f"{name}_{i}") for name in self.columns} for i in range(len(rows))
+            ]
+            stmt = Prepared(insert(self.table).values(values))
+            self._by_count[len(rows)] = stmt
+        params = {f"{name}_{i}": row[name] for i, row in enumerate(rows) for name in self.columns}
+        return stmt.run(conn, params)
+
+
 def insert_columns(table: Any, columns: Sequence[str]) -> Any:
     """``INSERT INTO table (columns) VALUES (...)`` with one bind parameter per column."""
-    from sqlalchemy import bindparam, insert
-
     return insert(table).values({name: bindparam(name) for name in columns})

@@ -28,7 +28,7 @@ class Due:
     tries: int  # claims so far, this one included
 
 
-_TIMER_COLUMNS = (
+TIMER_COLUMNS = (  # the columns of a row from timer_row()
     "call_id", "kind", "attempt", "due_at", "state", "dedupe_key", "payload", "tries",
     "created_at", "result",
 )  # fmt: skip
@@ -41,7 +41,7 @@ def _upsert(dialect: str) -> Prepared:
     stmt = _UPSERTS.get(dialect)
     if stmt is None:
         ins = pg_insert(timer) if dialect == "postgresql" else sqlite_insert(timer)
-        ins = ins.values({name: bindparam(name) for name in _TIMER_COLUMNS})
+        ins = ins.values({name: bindparam(name) for name in TIMER_COLUMNS})
         stmt = Prepared(
             ins.on_conflict_do_update(
                 index_elements=[timer.c.dedupe_key],

@@ -38,7 +38,7 @@ class Harness:
         self, caller: str = "5320000001", callee: str = "5320000002", duration: int = 60
     ) -> int:
         with transaction(self.db) as conn:
-            call_id, _ = self.lifecycle.register(
+            call_id = self.lifecycle.register(
                 conn,
                 account_id=self.account_id,
                 caller=parse_number(caller, "TR"),
@@ -46,7 +46,7 @@ class Harness:
                 duration=duration,
                 lang="en",
                 request={"caller": caller, "callee": callee},
-            )
+            ).id
         return call_id
 
     def event(

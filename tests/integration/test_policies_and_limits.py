@@ -148,11 +148,11 @@ def test_the_queue_is_bounded(harness: Harness) -> None:
 
     def register() -> int:
         with transaction(harness.db) as conn:
-            call_id, _ = harness.lifecycle.register(
+            call_id = harness.lifecycle.register(
                 conn, account_id=harness.account_id,
                 caller=parse_number("5320000001", "TR"), callee=parse_number("5320000002", "TR"),
                 duration=60, lang="en", request={}, check_limits=True,
-            )  # fmt: skip
+            ).id  # fmt: skip
         return call_id
 
     register()

@@ -39,7 +39,7 @@ class Seeded:
 
 def place(engine: CallbridgeEngine, account_id: int, caller: str, callee: str, at: float) -> int:
     with transaction(engine.db) as conn:
-        call_id, _ = engine.lifecycle.register(
+        call_id = engine.lifecycle.register(
             conn,
             account_id=account_id,
             caller=parse_number(caller, "TR"),
@@ -47,7 +47,7 @@ def place(engine: CallbridgeEngine, account_id: int, caller: str, callee: str, a
             duration=60,
             lang="en",
             request={"username": "x", "caller": caller, "callee": callee, "api_key": "k"},
-        )
+        ).id
     return call_id
 
 
