@@ -3,12 +3,7 @@ and answers the same JSON shape, with no validation, no credentials and no datab
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask, Response, jsonify, request
-
-# The same logging as web/wsgi.py, so that both are served exactly the same way.
-logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 app = Flask(__name__)
 _counter = iter(range(1, 1 << 62))

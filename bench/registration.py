@@ -1,6 +1,7 @@
 """Registration throughput: ``POST /api/v1/calls`` of a running ``callbridge serve``
 (SQLite, simulated carrier, every worker running) against a bare Flask endpoint served
-the same way (waitress, same thread count), loaded by wrk on the same machine.
+the same way (``web.http_server``, the server of ``serve``, same thread count), loaded by
+wrk on the same machine.
 
     python -m bench.registration [--seconds 8] [--rounds 3] [--connections 16]
 
@@ -102,12 +103,13 @@ def start_serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
-def start_waitress(
+def start_http_server(
     app: str, port: int, threads: int, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
+    """``app`` under the HTTP server of ``callbridge serve`` (web/http_server.py)."""
     return subprocess.Popen(
-        [str(BIN / "waitress-serve"), f"--port={port}", f"--threads={threads}",
-         "--host=127.0.0.1", app],
+        [str(BIN / "python"), "-m", "web.http_server", app, f"--port={port}",
+         f"--threads={threads}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         cwd=Path(__file__).resolve().parents[1], env=env,
     )  # fmt: skip
@@ -118,7 +120,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=8, help="waitress threads, both servers")
+    parser.add_argument("--threads", type=int, default=8, help="server threads, both servers")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
@@ -134,8 +136,8 @@ def main() -> None:
     # it accepts go on ringing, bridging and notifying for a minute, which would take CPU
     # from whichever server is measured next.
     procs = {
-        "bare": start_waitress("bench.bare_app:app", ports["bare"], args.threads),
-        "api": start_waitress("web.wsgi:app", ports["api"], args.threads, api_env),
+        "bare": start_http_server("bench.bare_app:app", ports["bare"], args.threads),
+        "api": start_http_server("web.wsgi:app", ports["api"], args.threads, api_env),
     }
     try:
         for name in procs:
@@ -159,9 +161,11 @@ def main() -> None:
             rs = [c / b for c, b in zip(rates[name], rates["bare"], strict=True)]
             return f"ratio {statistics.median(rs):.2f} (rounds {[round(r, 2) for r in rs]})"
 
-        print(f"bare Flask endpoint (waitress, {args.threads} threads): {med['bare']:7.0f} req/s")
         print(
-            f"Voice API, web.wsgi:app (waitress, same way):   {med['api']:7.0f} req/s  "
+            f"bare Flask endpoint (web.http_server, {args.threads} thr.):  {med['bare']:7.0f} req/s"
+        )
+        print(
+            f"Voice API, web.wsgi:app (same server and threads): {med['api']:7.0f} req/s  "
             f"{ratio('api')}  target >= 0.50"
         )
         print(

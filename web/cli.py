@@ -8,7 +8,6 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from types import FrameType
 
 import click
 from sqlalchemy import Engine as SqlEngine
@@ -62,38 +61,30 @@ def main() -> None:
 @click.option("--log-level", default="info", show_default=True)
 def serve(host: str | None, port: int | None, log_level: str) -> None:
     """Run everything in one process: API, timers, notifications, carrier."""
-    from waitress import create_server
-
     from web.app import create_app
+    from web.http_server import make_server, run
 
     _logging(log_level)
     _tune_threads()
-    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # see web/wsgi.py
     settings = _settings()
     upgrade(settings.url)
     engine = Engine(settings)
     engine.start()
-    app = create_app(engine)
-    server = create_server(
-        app,
-        host=host or settings.api.host,
-        port=port if port is not None else settings.api.port,
-        threads=settings.api.threads,
-        ident="callbridge",
-    )
-    click.echo(
-        f"callbridge listening on http://{host or settings.api.host}:{server.effective_port} "
-        f"(store {engine.db.dialect.name}, carrier {engine.carrier.name})",
-        err=True,
-    )
-
-    def _stop(_sig: int, _frame: FrameType | None) -> None:
-        raise SystemExit(0)  # waitress's loop ends on SystemExit and stops its threads
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
     try:
-        server.run()
+        server = make_server(
+            create_app(engine),
+            host or settings.api.host,
+            port if port is not None else settings.api.port,
+            settings.api.threads,
+        )
+        server.prepare()  # binds: a busy port fails here
+        bound_host, bound_port = server.bind_addr[:2]
+        click.echo(
+            f"callbridge listening on http://{bound_host}:{bound_port} "
+            f"(store {engine.db.dialect.name}, carrier {engine.carrier.name})",
+            err=True,
+        )
+        run(server)
     finally:
         engine.stop()
         engine.db.dispose()

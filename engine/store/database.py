@@ -43,6 +43,11 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             poolclass=QueuePool,
             pool_size=pool_size,
             max_overflow=pool_size * 2,
+            # The connection used last is handed out first: in WAL mode a connection
+            # drops its page cache when another connection has written since its last
+            # transaction, so rotating through the pool read the pages of every commit
+            # again from the file.
+            pool_use_lifo=True,
             connect_args={"timeout": 30, "check_same_thread": False},
         )
 

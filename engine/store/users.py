@@ -1,7 +1,7 @@
 """UI users (argon2 passwords) and the failed sign-ins that rate-limit logging in.
 
 Failures are rows in ``ui_login_failure`` so the limit holds across every process that
-shares the database (waitress threads, gunicorn workers, several machines).
+shares the database (server threads, gunicorn workers, several machines).
 """
 
 from __future__ import annotations

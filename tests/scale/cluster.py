@@ -52,7 +52,7 @@ lease = 3.0
 
 
 class Cluster:
-    """One API process (waitress + web.wsgi) and N `callbridge worker` processes."""
+    """One API process (web.http_server + web.wsgi) and N `callbridge worker` processes."""
 
     def __init__(self, workdir: Path, db_url: str, workers: int) -> None:
         config = workdir / "callbridge.toml"
@@ -78,8 +78,8 @@ class Cluster:
     def start(self) -> None:
         log = (self.workdir / "web.log").open("ab")
         self.web = subprocess.Popen(
-            [str(BIN / "waitress-serve"), f"--port={self.port}", "--host=127.0.0.1",
-             "--threads=8", "web.wsgi:app"],
+            [str(BIN / "python"), "-m", "web.http_server", "web.wsgi:app",
+             f"--port={self.port}", "--threads=8"],
             env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         for i in range(len(self.workers)):

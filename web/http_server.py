@@ -1,0 +1,72 @@
+"""The HTTP server of ``callbridge serve``: cheroot's thread pool.
+
+Each worker thread reads a request, runs the app and writes the answer on its own
+socket. waitress, used before, writes from one event-loop thread; while a worker held a
+channel's output lock and waited for the GIL behind the threads a group commit had just
+woken, that loop spun on the still-writable socket (31 ``select()`` calls per
+registration against 1.2 per request of a bare endpoint; docs/benchmarks.md).
+
+``python -m web.http_server MODULE:APP --port N --threads N`` serves any WSGI app the
+same way (the registration benchmark serves its baseline with it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from cheroot import wsgi
+
+KEEP_ALIVE_CONNECTIONS = 256  # idle keep-alive connections kept open (cheroot: 10)
+LISTEN_BACKLOG = 128
+
+
+def make_server(app: Callable[..., Any], host: str, port: int, threads: int) -> wsgi.Server:
+    """A server for ``app`` with ``threads`` workers; ``prepare()`` binds it."""
+    server = wsgi.Server(
+        (host, port),
+        app,
+        numthreads=threads,
+        server_name="callbridge",
+        request_queue_size=LISTEN_BACKLOG,
+        shutdown_timeout=5,
+    )
+    server.keep_alive_conn_limit = KEEP_ALIVE_CONNECTIONS
+    return server
+
+
+def run(server: wsgi.Server) -> None:
+    """Serve until SIGTERM or SIGINT; the server is stopped (threads joined) on return."""
+
+    def _stop(_sig: int, _frame: FrameType | None) -> None:
+        raise SystemExit(0)  # leaves the serve loop in the main thread
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        server.serve()
+    finally:
+        server.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve a WSGI app as callbridge serve does.")
+    parser.add_argument("app", help="MODULE:NAME of the WSGI app")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args(argv)
+    module, name = args.app.split(":", 1)
+    server = make_server(
+        getattr(importlib.import_module(module), name), args.host, args.port, args.threads
+    )
+    server.prepare()
+    run(server)
+
+
+if __name__ == "__main__":
+    main()
