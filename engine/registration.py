@@ -101,22 +101,20 @@ def write(conn: Connection, new_calls: list[NewCall]) -> None:
             for new in new_calls
         ],
     ).close()
-    keyed = [new for new in new_calls if new.idempotency is not None]
-    if keyed:
-        conn.execute(
-            idempotency_key.insert(),
-            [
-                {
-                    "account_id": new.values["account_id"],
-                    "key": new.idempotency[0],
-                    "request_hash": new.idempotency[1],
-                    "call_id": new.id,
-                    "created_at": new.values["created_at"],
-                }
-                for new in keyed
-                if new.idempotency is not None
-            ],
-        )
+    keys = [
+        {
+            "account_id": new.values["account_id"],
+            "key": key,
+            "request_hash": digest,
+            "call_id": new.id,
+            "created_at": new.values["created_at"],
+        }
+        for new in new_calls
+        if new.idempotency is not None
+        for key, digest in [new.idempotency]
+    ]
+    if keys:
+        conn.execute(idempotency_key.insert(), keys)
 
 
 def _insert_calls(conn: Connection, new_calls: list[NewCall]) -> list[int]:
