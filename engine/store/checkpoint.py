@@ -12,6 +12,12 @@ checkpoint of it, which takes no write lock and waits for nobody, so writers onl
 append to the WAL. The connections keep a high automatic threshold
 (:data:`FALLBACK_PAGES`) as a safety net: if this thread falls behind or is gone, a
 commit checkpoints as SQLite always would and the WAL stays bounded.
+
+A writer starts the WAL over from its beginning only if every frame was copied back
+when it begins; under steady writes that never happens by itself, and the WAL grew to
+the fallback's 40 MiB (the wal-index every page read consults with it). So once the
+WAL is :data:`RESTART_FRAMES` long, the thread copies the last few frames while holding
+the process's write lock (engine/store/database.py), and the next commit starts over.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import os
 import sqlite3
 import threading
 import time
+from contextlib import AbstractContextManager
+from typing import Any
 from urllib.parse import quote
 
 log = logging.getLogger("callbridge.store")
@@ -28,6 +36,7 @@ log = logging.getLogger("callbridge.store")
 FALLBACK_PAGES = 10_000  # ~40 MiB of WAL before a commit checkpoints by itself
 INTERVAL = 0.1  # seconds from a commit to its checkpoint (commits meanwhile join it)
 IDLE_CLOSE = 60.0  # a file's connection is closed after this long without commits
+RESTART_FRAMES = 1_000  # a WAL this long is caught up under the write lock (SQLite's default)
 
 
 class Checkpointer:
@@ -40,13 +49,19 @@ class Checkpointer:
         self._wake = threading.Event()
         self._dirty: set[str] = set()
         self._conns: dict[str, tuple[sqlite3.Connection, float]] = {}
+        self._writers: dict[str, AbstractContextManager[Any]] = {}
         self._thread: threading.Thread | None = None
         self._inherited: list[object] = []
 
-    def committed(self, path: str) -> None:
-        """Called after a commit to ``path``: its WAL has new frames to copy back."""
+    def committed(self, path: str, writers: AbstractContextManager[Any] | None = None) -> None:
+        """Called after a commit to ``path``: its WAL has new frames to copy back.
+
+        ``writers`` is the lock every writer of this process holds for its transaction.
+        """
         with self._lock:
             self._dirty.add(path)
+            if writers is not None:
+                self._writers[path] = writers
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="wal-checkpoint", daemon=True
@@ -69,6 +84,10 @@ class Checkpointer:
         try:
             conn = self._connection(path)
             busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            writers = self._writers.get(path)
+            if frames >= RESTART_FRAMES and not busy and writers is not None:
+                with writers:  # no new frames meanwhile: this one copies the last of them
+                    busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as exc:  # the file is gone or unreadable: the next commit retries
             log.debug("WAL checkpoint of %s failed: %s", path, exc)
             self._drop(path)
@@ -108,6 +127,7 @@ class Checkpointer:
         self._thread = None
         self._inherited = list(self._conns.values())  # never closed here: not ours to close
         self._conns = {}
+        self._writers = {}
         self._dirty = set()
 
 

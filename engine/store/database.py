@@ -69,8 +69,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
 
         if on_file:
-            wal_path = str(Path(path).resolve())
-            event.listen(engine, "commit", lambda _conn: checkpointer.committed(wal_path))
+            wal_path, writers = str(Path(path).resolve()), _write_lock(engine)
+            event.listen(engine, "commit", lambda _conn: checkpointer.committed(wal_path, writers))
 
         return engine
     if url.startswith("postgresql://"):

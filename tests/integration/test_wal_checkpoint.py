@@ -60,3 +60,20 @@ def test_a_vanished_file_is_not_created_again(tmp_path: Path) -> None:
     time.sleep(0.3)
     assert not gone.parent.exists()
     assert worker.checkpoints == 0
+
+
+def test_the_wal_starts_over_under_steady_writes(tmp_path: Path) -> None:
+    """Writers only restart the WAL when it was copied back in full as they begin; the
+    thread makes that happen, so the WAL does not grow to the fallback threshold."""
+    path = tmp_path / "store.db"
+    db = make_engine(f"sqlite:///{path}")
+    try:
+        with transaction(db) as conn:
+            conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+        for _ in range(3000):  # ~6,000 frames in all, written as fast as they can be
+            with transaction(db) as conn:
+                conn.execute(text("INSERT INTO t (v) VALUES (:v)"), {"v": "x" * 3000})
+        wal_pages = path.with_name(path.name + "-wal").stat().st_size // 4096
+        assert wal_pages < 4000 < FALLBACK_PAGES
+    finally:
+        db.dispose()
