@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import bisect
+import signal
 import socket
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from engine.carriers.base import DialRequest, EventSink
@@ -67,6 +70,27 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def end_process(proc: subprocess.Popen[bytes], sig: int, log: Path, timeout: float = 30) -> None:
+    """Send ``sig`` to a callbridge process and wait for it to end.
+
+    SIGTERM must end it cleanly (status 0): a stop stuck past its grace period exits
+    with status 1 after writing every thread's stack to the log (web/http_server.py
+    ``stop_within``), and the failure shows the log's tail.
+    """
+    if proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+        code = None
+    if sig == signal.SIGTERM and code != 0:
+        tail = log.read_text(errors="replace")[-6000:] if log.exists() else "(no log)"
+        raise AssertionError(f"{proc.args} did not stop cleanly on SIGTERM ({code}):\n{tail}")
 
 
 class Receiver:

@@ -20,6 +20,7 @@ from engine.runtime import Engine
 from engine.store.database import make_engine
 from engine.store.migrate import upgrade
 from web import supervisor
+from web.http_server import make_server, run, stop_within
 from web.ui import cli as ui_cli
 
 
@@ -62,7 +63,6 @@ def main() -> None:
 def serve(host: str | None, port: int | None, log_level: str) -> None:
     """Run everything in one process: API, timers, notifications, carrier."""
     from web.app import create_app
-    from web.http_server import make_server, run
 
     _logging(log_level)
     _tune_threads()
@@ -120,8 +120,13 @@ def worker(log_level: str, role: str, one_process: bool) -> None:
     engine = Engine(settings)
     engine.start(timers=role in ("all", "timers"), notifications=role in ("all", "notifications"))
     done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    signal.signal(signal.SIGINT, lambda *_: done.set())
+
+    def _stop(*_: object) -> None:
+        stop_within()
+        done.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     click.echo(f"callbridge worker running ({role}, store {engine.db.dialect.name})", err=True)
     done.wait()
     engine.stop()

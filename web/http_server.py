@@ -13,6 +13,7 @@ same way (the registration benchmark serves its baseline with it).
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import importlib
 import signal
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from cheroot import wsgi
 
 KEEP_ALIVE_CONNECTIONS = 256  # idle keep-alive connections kept open (cheroot: 10)
 LISTEN_BACKLOG = 128
+SHUTDOWN_GRACE = 20.0  # seconds from SIGTERM/SIGINT to a forced exit
 
 
 def make_server(app: Callable[..., Any], host: str, port: int, threads: int) -> wsgi.Server:
@@ -39,10 +41,26 @@ def make_server(app: Callable[..., Any], host: str, port: int, threads: int) -> 
     return server
 
 
+def stop_within(grace: float = SHUTDOWN_GRACE) -> None:
+    """From now on the process has ``grace`` seconds to end.
+
+    Past them, every thread's stack is written to stderr (the log) and the process exits
+    with status 1. A thread stuck while the process stops must not keep it running (and
+    its port bound) until someone kills it, and its stack says why it stuck. Exiting
+    loses nothing: every accepted call, timer and notification is in the database, as
+    when the process is killed.
+    """
+    faulthandler.dump_traceback_later(grace, exit=True)
+
+
 def run(server: wsgi.Server) -> None:
-    """Serve until SIGTERM or SIGINT; the server is stopped (threads joined) on return."""
+    """Serve until SIGTERM or SIGINT; the server is stopped (threads joined) on return.
+
+    The signal starts the :func:`stop_within` deadline.
+    """
 
     def _stop(_sig: int, _frame: FrameType | None) -> None:
+        stop_within()
         raise SystemExit(0)  # leaves the serve loop in the main thread
 
     signal.signal(signal.SIGTERM, _stop)

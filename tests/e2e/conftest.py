@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import Receiver, free_port
+from tests.support import Receiver, end_process, free_port
 
 BIN = Path(sys.executable).parent / "callbridge"
 
@@ -117,10 +117,9 @@ class Service:
         raise RuntimeError("serve did not come up")
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=30)
-        self.proc = None
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            end_process(proc, sig, self.log)
 
     def place(self, caller: str, callee: str, duration: int = 30, **extra: str) -> int:
         response = httpx.post(

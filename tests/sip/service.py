@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from tests.sip.phones import HOST, free_port
+from tests.support import end_process
 
 BIN = Path(sys.executable).parent / "callbridge"
 USERNAME, PASSWORD = "acme", "correct horse"
@@ -152,14 +153,9 @@ class SipService:
         return False
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.proc = None
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            end_process(proc, sig, self.log)
 
     def place(self, caller: str, callee: str, duration: int) -> int:
         response = httpx.post(

@@ -1,0 +1,72 @@
+"""web/http_server.py: a served app stops on SIGTERM; a stop that hangs is ended."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import httpx
+
+from tests.support import free_port
+
+HUNG_STOP = textwrap.dedent(
+    """
+    import threading, time
+    from web.http_server import stop_within
+
+    def stuck_in_shutdown():
+        threading.Event().wait()  # never returns
+
+    threading.Thread(target=stuck_in_shutdown, name="stuck").start()  # joined at exit
+    stop_within(0.5)
+    """
+)
+
+
+def test_a_stop_stuck_past_its_grace_dumps_the_stacks_and_exits() -> None:
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", HUNG_STOP], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 1
+    assert time.monotonic() - started < 15
+    assert "stuck_in_shutdown" in done.stderr  # the stuck thread's stack, for the log
+
+
+SERVE = textwrap.dedent(
+    """
+    import sys
+    from web.http_server import make_server, run
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    server = make_server(app, "127.0.0.1", int(sys.argv[1]), 4)
+    server.prepare()
+    run(server)
+    """
+)
+
+
+def test_the_server_stops_cleanly_on_sigterm() -> None:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", SERVE, str(port)])
+    try:
+        deadline = time.monotonic() + 30
+        with httpx.Client(timeout=1) as client:  # keeps its connection open meanwhile
+            while True:
+                try:
+                    assert client.get(f"http://127.0.0.1:{port}/").text == "ok"
+                    break
+                except httpx.HTTPError:
+                    assert time.monotonic() < deadline, "the server did not come up"
+                    time.sleep(0.1)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
