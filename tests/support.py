@@ -90,7 +90,7 @@ def end_process(proc: subprocess.Popen[bytes], sig: int, log: Path, timeout: flo
         code = None
     if sig == signal.SIGTERM and code != 0:
         tail = log.read_text(errors="replace")[-6000:] if log.exists() else "(no log)"
-        raise AssertionError(f"{proc.args} did not stop cleanly on SIGTERM ({code}):\n{tail}")
+        raise AssertionError(f"{proc.args!r} did not stop cleanly on SIGTERM ({code}):\n{tail}")
 
 
 class Receiver:
