@@ -16,6 +16,7 @@ import argparse
 import faulthandler
 import importlib
 import signal
+import threading
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
@@ -56,19 +57,37 @@ def stop_within(grace: float = SHUTDOWN_GRACE) -> None:
 def run(server: wsgi.Server) -> None:
     """Serve until SIGTERM or SIGINT; the server is stopped (threads joined) on return.
 
-    The signal starts the :func:`stop_within` deadline.
+    The signal handler only wakes a thread that stops the server, as cheroot expects
+    (``stop()`` from another thread: the serve loop then ends by itself). It used to
+    raise ``SystemExit`` in the main thread, wherever that thread was. Once (in CI) that
+    was inside ``Condition.notify`` of the request queue, after it had released a
+    waiting worker's lock and before it removed that lock from the waiters: the next
+    ``notify`` then released the stale lock instead of a sleeping worker, one worker
+    never saw its shutdown request, and ``stop()`` joined it forever (the stack dump
+    showed it waiting in ``queue.get`` with the request queued). The signal also starts
+    the :func:`stop_within` deadline.
     """
+    requested = threading.Event()
 
-    def _stop(_sig: int, _frame: FrameType | None) -> None:
-        stop_within()
-        raise SystemExit(0)  # leaves the serve loop in the main thread
+    def _stop_when_asked() -> None:
+        requested.wait()
+        server.stop()
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stopper = threading.Thread(target=_stop_when_asked, name="http-stop", daemon=True)
+    stopper.start()
+
+    def _on_signal(_sig: int, _frame: FrameType | None) -> None:
+        if not requested.is_set():
+            stop_within()
+            requested.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
     try:
         server.serve()
     finally:
-        server.stop()
+        requested.set()  # also when serve() failed: stop the workers all the same
+        stopper.join()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import httpx
@@ -52,21 +53,58 @@ SERVE = textwrap.dedent(
 )
 
 
+def _serve(port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, "-c", SERVE, str(port)])
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            assert httpx.get(f"http://127.0.0.1:{port}/", timeout=1).text == "ok"
+            return proc
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise AssertionError("the server did not come up") from None
+            time.sleep(0.1)
+
+
 def test_the_server_stops_cleanly_on_sigterm() -> None:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", SERVE, str(port)])
+    proc = _serve(port)
     try:
-        deadline = time.monotonic() + 30
         with httpx.Client(timeout=1) as client:  # keeps its connection open meanwhile
-            while True:
-                try:
-                    assert client.get(f"http://127.0.0.1:{port}/").text == "ok"
-                    break
-                except httpx.HTTPError:
-                    assert time.monotonic() < deadline, "the server did not come up"
-                    time.sleep(0.1)
+            assert client.get(f"http://127.0.0.1:{port}/").text == "ok"
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_sigterm_under_load_stops_every_worker() -> None:
+    """Requests on keep-alive connections while the signal arrives, a few times over."""
+    for _ in range(5):
+        port = free_port()
+        proc = _serve(port)
+        stop = threading.Event()
+
+        def hammer(port: int = port, stop: threading.Event = stop) -> None:
+            with httpx.Client(timeout=2) as client:
+                while not stop.is_set():
+                    try:
+                        client.get(f"http://127.0.0.1:{port}/")
+                    except httpx.HTTPError:
+                        time.sleep(0.01)
+
+        clients = [threading.Thread(target=hammer) for _ in range(6)]
+        try:
+            for client in clients:
+                client.start()
+            time.sleep(0.5)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+        finally:
+            stop.set()
+            for client in clients:
+                client.join()
+            if proc.poll() is None:
+                proc.kill()
