@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import faulthandler
 import importlib
+import logging
+import queue
 import signal
 import threading
 from collections.abc import Callable
@@ -22,6 +24,9 @@ from types import FrameType
 from typing import Any
 
 from cheroot import wsgi
+from cheroot.workers import threadpool
+
+log = logging.getLogger("callbridge.http")
 
 KEEP_ALIVE_CONNECTIONS = 256  # idle keep-alive connections kept open (cheroot: 10)
 LISTEN_BACKLOG = 128
@@ -59,35 +64,58 @@ def run(server: wsgi.Server) -> None:
 
     The signal handler only wakes a thread that stops the server, as cheroot expects
     (``stop()`` from another thread: the serve loop then ends by itself). It used to
-    raise ``SystemExit`` in the main thread, wherever that thread was. Once (in CI) that
-    was inside ``Condition.notify`` of the request queue, after it had released a
-    waiting worker's lock and before it removed that lock from the waiters: the next
-    ``notify`` then released the stale lock instead of a sleeping worker, one worker
-    never saw its shutdown request, and ``stop()`` joined it forever (the stack dump
-    showed it waiting in ``queue.get`` with the request queued). The signal also starts
-    the :func:`stop_within` deadline.
+    raise ``SystemExit`` in the main thread, wherever that thread was. Twice in full test
+    runs a stop then joined forever a worker that waited in ``queue.get`` although
+    ``stop()`` had queued a shutdown request for every worker (the stack dump of
+    :func:`stop_within`). An exception raised inside the queue's ``Condition.notify``,
+    between releasing a waiter and removing it from the waiters, loses one wake-up in
+    exactly that way; whatever the cause, :func:`_wait_for_stop` queues more requests
+    while a worker is left. The signal also starts the :func:`stop_within` deadline.
     """
-    requested = threading.Event()
+    # SimpleQueue.put is reentrant: safe from a handler that interrupted this very thread.
+    requests: queue.SimpleQueue[bool] = queue.SimpleQueue()
+    signalled = False
 
     def _stop_when_asked() -> None:
-        requested.wait()
+        requests.get()
         server.stop()
 
     stopper = threading.Thread(target=_stop_when_asked, name="http-stop", daemon=True)
     stopper.start()
 
     def _on_signal(_sig: int, _frame: FrameType | None) -> None:
-        if not requested.is_set():
+        nonlocal signalled
+        if not signalled:
+            signalled = True
             stop_within()
-            requested.set()
+            requests.put(True)
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     try:
         server.serve()
     finally:
-        requested.set()  # also when serve() failed: stop the workers all the same
-        stopper.join()
+        requests.put(True)  # also when serve() failed: stop the workers all the same
+        _wait_for_stop(server, stopper)
+
+
+STOP_WAIT = 8.0  # cheroot gives in-flight requests 5 s (shutdown_timeout) before closing them
+# cheroot's "stop now" item for a worker (private: cheroot is pinned, 11.1.2).
+_SHUTDOWN_REQUEST = vars(threadpool)["_SHUTDOWNREQUEST"]
+
+
+def _wait_for_stop(server: wsgi.Server, stopper: threading.Thread, wait: float = STOP_WAIT) -> None:
+    """Wait for ``stop()``; queue more shutdown requests while a worker sleeps through its.
+
+    ``stop()`` queues one shutdown request per worker and then joins every worker
+    without a time limit. If a worker was not woken by its request (see :func:`run`),
+    one more request wakes it; :func:`stop_within` bounds the whole stop regardless.
+    """
+    stopper.join(wait)
+    while stopper.is_alive():
+        log.warning("an HTTP worker is still waiting after stop(); queuing another request")
+        server.requests.put(_SHUTDOWN_REQUEST)
+        stopper.join(0.5)
 
 
 def main(argv: list[str] | None = None) -> None:

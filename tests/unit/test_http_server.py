@@ -8,10 +8,12 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 
 import httpx
 
 from tests.support import free_port
+from web.http_server import _SHUTDOWN_REQUEST, _wait_for_stop, make_server
 
 HUNG_STOP = textwrap.dedent(
     """
@@ -108,3 +110,39 @@ def test_sigterm_under_load_stops_every_worker() -> None:
                 client.join()
             if proc.poll() is None:
                 proc.kill()
+
+
+def test_a_worker_that_missed_its_shutdown_request_is_sent_another() -> None:
+    server = make_server(_ok_app, "127.0.0.1", free_port(), 3)
+    server.prepare()
+    queue = server.requests._queue
+    put = queue.put
+    dropped: list[object] = []
+
+    def put_but_lose_one(item: object, *args: object, **kwargs: object) -> None:
+        if item is _SHUTDOWN_REQUEST and not dropped:
+            dropped.append(item)  # as if its wake-up were lost: one worker sleeps on
+            return
+        put(item, *args, **kwargs)
+
+    queue.put = put_but_lose_one
+    serving = threading.Thread(target=server.serve)
+    serving.start()
+    workers = list(server.requests._threads)
+    stopper = threading.Thread(target=server.stop, daemon=True)
+    started = time.monotonic()
+    stopper.start()
+    try:
+        _wait_for_stop(server, stopper, wait=0.5)
+        serving.join(10)
+        assert dropped and not stopper.is_alive() and not serving.is_alive()
+        assert not any(worker.is_alive() for worker in workers)
+        assert time.monotonic() - started < 5  # not cheroot's 5 s join and force-close
+    finally:  # a worker left waiting would keep pytest from exiting
+        for _ in workers:
+            put(_SHUTDOWN_REQUEST)
+
+
+def _ok_app(_environ: object, start_response: Callable[..., object]) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
