@@ -25,7 +25,7 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine
 
-from engine.store.database import transaction
+from engine.store.database import KeptConnection
 
 T = TypeVar("T")
 Work = Callable[[Connection], Any]
@@ -47,6 +47,7 @@ class GroupCommit:
         batch: Callable[[], Batch] | None = None,
     ) -> None:
         self.db = db
+        self._writer = KeptConnection(db)  # only the leader writes, one group at a time
         self.max_group = max_group
         self._new_batch = batch
         # The running transaction's batch (only the leader thread runs units, one
@@ -69,6 +70,12 @@ class GroupCommit:
             self._lead()
         return future.result()
 
+    def close(self) -> None:
+        """Give back the leader's connection (a later group takes a new one)."""
+        with self._lock:
+            if not self._leading:
+                self._writer.close()
+
     def _lead(self) -> None:
         while True:
             with self._lock:
@@ -82,7 +89,7 @@ class GroupCommit:
     def _commit(self, group: list[tuple[int, Work, Future[Any]]]) -> None:
         ordered = sorted(group, key=lambda item: item[0])  # stable: keeps arrival order
         try:
-            with transaction(self.db) as conn:
+            with self._writer.transaction() as conn:
                 results = self._run_units(conn, [work for _, work, _ in ordered])
         except BaseException as exc:
             if len(ordered) == 1:
@@ -97,7 +104,7 @@ class GroupCommit:
 
     def _commit_alone(self, work: Work, future: Future[Any]) -> None:
         try:
-            with transaction(self.db) as conn:
+            with self._writer.transaction() as conn:
                 (result,) = self._run_units(conn, [work])
         except BaseException as exc:
             future.set_exception(exc)

@@ -162,3 +162,4 @@ class NotificationSender:
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.client.close()
+        self._group.close()

@@ -133,6 +133,7 @@ class Engine:
         if self.sender is not None:
             self.sender.close()
             self.sender = None
+        self.group.close()
 
     # -- the two ways in -----------------------------------------------------------------
     def register_call(

@@ -58,6 +58,11 @@ class Checkpointer:
 
         ``writers`` is the lock every writer of this process holds for its transaction.
         """
+        if path in self._dirty:
+            # Already due, and the thread takes a set of due files before it checkpoints
+            # them: that checkpoint starts after this commit. Most commits of a busy
+            # store end here, without the lock and the wake-up.
+            return
         with self._lock:
             self._dirty.add(path)
             if writers is not None:

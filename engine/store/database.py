@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -150,6 +151,68 @@ def transaction(engine: Engine) -> Iterator[Connection]:
     """
     with _translated(), _write_lock(engine), engine.begin() as conn:
         yield conn
+
+
+class KeptConnection:
+    """Transactions of one writer (one thread at a time) on a connection it keeps.
+
+    On SQLite, a writer that commits all the time (a group commit's leader) keeps one
+    connection instead of taking one from the pool for every transaction: the checkout,
+    return and ``Connection`` object cost ~35 us a transaction, and the kept connection's
+    page cache stays valid (in WAL mode a connection drops it whenever another one has
+    written since its last transaction). A transaction that fails gives the connection
+    back; the next one takes a fresh one. Other stores take a pooled connection per
+    transaction as usual, so the pool checks one that rested (a server restarted since).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._keep = is_sqlite(engine)
+        self._conn: Connection | None = None
+        _KEPT.add(self)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """As :func:`transaction`; the caller makes sure no two threads are in here."""
+        if not self._keep:
+            with transaction(self.engine) as conn:
+                yield conn
+            return
+        with _translated(), _write_lock(self.engine):
+            kept = self._conn
+            if kept is None or kept.closed or kept.invalidated:
+                kept = self._conn = self.engine.connect()
+            conn = kept
+            try:
+                with conn.begin():
+                    yield conn
+            except BaseException:
+                self.close()
+                raise
+
+    def close(self) -> None:
+        """Give the connection back to the pool (a later transaction takes a new one)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def _after_fork(self) -> None:
+        if self._conn is not None:  # the parent's: never used, nor closed by the GC, here
+            _INHERITED.append(self._conn)
+        self._conn = None
+
+
+_KEPT: weakref.WeakSet[KeptConnection] = weakref.WeakSet()
+_INHERITED: list[Connection] = []
+
+
+def _forget_kept_connections() -> None:
+    for kept in list(_KEPT):
+        kept._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_kept_connections)
 
 
 @contextmanager
