@@ -56,6 +56,7 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._queue: list[tuple[int, Work, Future[Any]]] = []
         self._leading = False
+        self._close_when_done = False
         self.commits = 0  # transactions committed (benchmarks and tests read it)
 
     def run(self, work: Callable[[Connection], T], key: int = 0) -> T:
@@ -71,9 +72,12 @@ class GroupCommit:
         return future.result()
 
     def close(self) -> None:
-        """Give back the leader's connection (a later group takes a new one)."""
+        """Give back the leader's connection (a later group takes a new one); a leader
+        at work gives it back when it is done."""
         with self._lock:
-            if not self._leading:
+            if self._leading:
+                self._close_when_done = True
+            else:
                 self._writer.close()
 
     def _lead(self) -> None:
@@ -83,6 +87,9 @@ class GroupCommit:
                 del self._queue[: self.max_group]
                 if not group:
                     self._leading = False
+                    if self._close_when_done:
+                        self._close_when_done = False
+                        self._writer.close()
                     return
             self._commit(group)
 

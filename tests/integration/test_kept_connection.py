@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
+from engine.group_commit import GroupCommit
 from engine.store.database import KeptConnection, is_sqlite
 
 
@@ -64,3 +66,30 @@ def test_a_forked_child_does_not_use_the_parents_connection(db: Engine) -> None:
     os.close(read)
     assert _driver_id(kept) == parent or not is_sqlite(db)
     kept.close()
+
+
+def test_a_group_commit_gives_its_connection_back_on_close(db: Engine) -> None:
+    group = GroupCommit(db)
+    assert group.run(lambda conn: conn.execute(text("SELECT 1")).scalar()) == 1
+    group.close()
+    assert db.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def test_a_leader_at_work_gives_it_back_when_done(db: Engine) -> None:
+    group = GroupCommit(db)
+    running, release = threading.Event(), threading.Event()
+
+    def slow(conn: Connection) -> int:
+        running.set()
+        release.wait(10)
+        return int(conn.execute(text("SELECT 2")).scalar_one())
+
+    results: list[int] = []
+    leader = threading.Thread(target=lambda: results.append(group.run(slow)))
+    leader.start()
+    assert running.wait(10)
+    group.close()  # the leader is inside its transaction: nothing is taken from under it
+    release.set()
+    leader.join(10)
+    assert results == [2]
+    assert db.pool.checkedout() == 0  # type: ignore[attr-defined]
