@@ -243,6 +243,8 @@ class CredentialChecker:
             hit = self._cache.get(key)
         if hit is not None and hit.until > self._clock():
             return hit.account
+        if self._ttl <= 0:  # nothing is kept: waiting for another check would not help
+            return self._check(key, username, password, None, self._clock())
         with self._lock:
             check = self._checks.get(key)
             if check is None:

@@ -82,3 +82,11 @@ def test_concurrent_checks_of_one_pair_hash_once(db: Engine) -> None:
         t.join()
     assert len(results) == 8 and all(r is not None for r in results)
     assert checker.hashes == 1
+
+
+def test_without_a_cache_every_check_hashes(db: Engine) -> None:
+    create_account(db, "acme", "s3cret-pw", "http://127.0.0.1:9/cb")
+    checker = CredentialChecker(db, ttl=0, clock=Clock())
+    assert checker.verify("acme", "s3cret-pw") is not None
+    assert checker.verify("acme", "s3cret-pw") is not None
+    assert checker.hashes == 2
