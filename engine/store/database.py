@@ -179,10 +179,9 @@ class KeptConnection:
                 yield conn
             return
         with _translated(), _write_lock(self.engine):
-            kept = self._conn
-            if kept is None or kept.closed or kept.invalidated:
-                kept = self._conn = self.engine.connect()
-            conn = kept
+            if self._conn is None or self._conn.closed or self._conn.invalidated:
+                self._conn = self.engine.connect()
+            conn = self._conn
             try:
                 with conn.begin():
                     yield conn
