@@ -17,8 +17,8 @@ from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, insert, text
 
-from engine.accounts import create_account
-from engine.codes import StatusCode as S
+from engine.domain.codes import StatusCode as S
+from engine.store.accounts import create_account
 from engine.store.database import make_engine
 from engine.store.migrate import upgrade
 from engine.store.schema import call, timer

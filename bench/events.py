@@ -22,11 +22,11 @@ import uuid
 from sqlalchemy import text
 
 from bench.common import fresh_store
-from engine.accounts import create_account
+from engine.bootstrap import Engine
 from engine.config import Settings
-from engine.events import Leg, LegEvent, LegEventKind
-from engine.phone import parse_number
-from engine.runtime import Engine
+from engine.domain.events import Leg, LegEvent, LegEventKind
+from engine.domain.phone import parse_number
+from engine.store.accounts import create_account
 from engine.store.database import make_engine, transaction
 from engine.store.migrate import upgrade
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bench.common import account, bulk_calls, bulk_timers, fresh_store, start_workers, stop
-from engine.codes import StatusCode as S
+from engine.domain.codes import StatusCode as S
 from engine.store.schema import call
 
 CONFIG = """

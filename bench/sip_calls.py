@@ -33,11 +33,11 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from engine.accounts import create_account
-from engine.codes import StatusCode
+from engine.bootstrap import Engine
 from engine.config import CarrierSettings, Settings
-from engine.phone import parse_number
-from engine.runtime import Engine
+from engine.domain.codes import StatusCode
+from engine.domain.phone import parse_number
+from engine.store.accounts import create_account
 from engine.store.migrate import upgrade
 from engine.store.schema import call
 from tests.sip.phones import HOST, SIPP, free_port, owned_sockets, render

@@ -29,7 +29,7 @@ from bench.common import (
     stop,
     wait_until,
 )
-from engine.codes import StatusCode as S
+from engine.domain.codes import StatusCode as S
 from engine.store.schema import timer
 
 CONFIG = """

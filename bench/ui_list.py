@@ -28,9 +28,9 @@ from urllib.parse import quote
 from sqlalchemy import Engine as SqlEngine
 from sqlalchemy import create_engine, text
 
-from engine.accounts import create_account
+from engine.bootstrap import Engine
 from engine.config import Settings
-from engine.runtime import Engine
+from engine.store.accounts import create_account
 from engine.store.database import make_engine
 from engine.store.migrate import upgrade
 from engine.store.users import create_user

@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from engine.carriers.base import DialRequest, EventSink
-from engine.events import Leg
+from engine.domain.events import Leg
 
 
 class FakeClock:

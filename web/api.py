@@ -14,11 +14,11 @@ from typing import Any, cast
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from engine.bootstrap import Engine
+from engine.domain.phone import PhoneNumber, parse_number
 from engine.errors import IdempotencyConflict, InvalidPhoneNumber
-from engine.limits import InsufficientCredit, QueueFull
-from engine.phone import PhoneNumber, parse_number
-from engine.runtime import Engine
 from engine.store.database import StoreUnavailable
+from engine.store.limits import InsufficientCredit, QueueFull
 from web.messages import Lang, message, reason
 
 __all__ = ["answer", "bp", "message", "reason"]

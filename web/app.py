@@ -7,8 +7,8 @@ import logging
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
+from engine.bootstrap import Engine
 from engine.config import Settings
-from engine.runtime import Engine
 from web import api
 from web.messages import Lang
 from web.ui import init_ui

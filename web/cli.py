@@ -12,12 +12,12 @@ from collections.abc import Iterator
 import click
 from sqlalchemy import Engine as SqlEngine
 
-from engine import accounts
+from engine.bootstrap import Engine
 from engine.config import RetryPolicy, Settings, load_settings
 from engine.errors import AccountExists, AccountNotFound, CallNotFound
-from engine.inspect import describe_call
-from engine.runtime import Engine
+from engine.store import accounts
 from engine.store.database import make_engine
+from engine.store.inspect import describe_call
 from engine.store.migrate import upgrade
 from web import supervisor
 from web.http_server import make_server, run, stop_within

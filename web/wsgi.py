@@ -9,8 +9,8 @@ The schema must already be migrated (``callbridge db upgrade``).
 
 from __future__ import annotations
 
+from engine.bootstrap import Engine
 from engine.config import load_settings
-from engine.runtime import Engine
 from web.app import create_app
 
 engine = Engine(load_settings())

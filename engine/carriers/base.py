@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from engine.events import Leg, LegEvent
+from engine.domain.events import Leg, LegEvent
 
 EventSink = Callable[[LegEvent], object]
 

@@ -21,9 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from engine.carriers.base import DialRequest, EventSink
-from engine.codes import Cause
 from engine.config import SimRule, SimSettings
-from engine.events import Leg, LegEvent, LegEventKind
+from engine.domain.codes import Cause
+from engine.domain.events import Leg, LegEvent, LegEventKind
 from engine.store.database import StoreUnavailable
 
 log = logging.getLogger("callbridge.carrier.sim")

@@ -9,9 +9,9 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, select
 
-from engine.accounts import create_account, set_disabled
+from engine.bootstrap import Engine as CallbridgeEngine
 from engine.config import Settings
-from engine.runtime import Engine as CallbridgeEngine
+from engine.store.accounts import create_account, set_disabled
 from engine.store.database import make_engine
 from engine.store.schema import call, timer
 from web.app import create_app
@@ -296,7 +296,7 @@ def test_idempotent_retries_in_parallel_place_one_call(client: FlaskClient, db: 
     ],
 )
 def test_over_the_queue_bound_is_429(client: FlaskClient, db: Engine, lang: str, text: str) -> None:
-    from engine.accounts import set_limits
+    from engine.store.accounts import set_limits
 
     set_limits(db, "acme", max_concurrent=1, queue_limit=2)
     client.application.extensions["callbridge.engine"].credentials.forget()
@@ -312,7 +312,7 @@ def test_over_the_queue_bound_is_429(client: FlaskClient, db: Engine, lang: str,
     ("lang", "text"), [("en", "Insufficient Credit"), ("tr", "Yetersiz Kredi")]
 )
 def test_no_credit_is_402(client: FlaskClient, db: Engine, lang: str, text: str) -> None:
-    from engine.accounts import set_limits
+    from engine.store.accounts import set_limits
 
     set_limits(db, "acme", credit_seconds=0)
     client.application.extensions["callbridge.engine"].credentials.forget()

@@ -7,17 +7,17 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from engine.accounts import create_account
 from engine.config import NotificationSettings, Settings, TimerSettings
-from engine.events import Leg, LegEvent, LegEventKind
-from engine.lifecycle import Applied, Lifecycle
-from engine.machine import CallMachine
-from engine.notifications import NotificationSender
-from engine.phone import parse_number
+from engine.domain.events import Leg, LegEvent, LegEventKind
+from engine.domain.machine import CallMachine
+from engine.domain.phone import parse_number
+from engine.notifications.http import WebhookClient
+from engine.notifications.sender import NotificationSender
+from engine.store.accounts import create_account
 from engine.store.database import transaction
+from engine.store.lifecycle import Applied, Lifecycle
 from engine.store.schema import call, call_event, notification, timer
-from engine.timer_worker import TimerWorker
-from engine.webhook_http import WebhookClient
+from engine.timers.worker import TimerWorker
 from tests.support import FakeClock, Receiver, RecordingCarrier
 
 

@@ -6,7 +6,7 @@ import threading
 
 from sqlalchemy import Engine, update
 
-from engine.accounts import CredentialChecker, _hasher, create_account, set_disabled
+from engine.store.accounts import CredentialChecker, _hasher, create_account, set_disabled
 from engine.store.database import transaction
 from engine.store.schema import account
 

@@ -8,8 +8,8 @@ import threading
 import pytest
 from sqlalchemy import Connection, Engine, text
 
-from engine.group_commit import GroupCommit
 from engine.store.database import KeptConnection, is_sqlite
+from engine.store.group_commit import GroupCommit
 
 
 def _driver_id(kept: KeptConnection) -> int:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.codes import StatusCode as S
+from engine.domain.codes import StatusCode as S
+from engine.domain.events import Leg, LegEventKind
 from engine.errors import CallNotFound
-from engine.events import Leg, LegEventKind
 from engine.store.database import transaction
 from tests.integration.conftest import Harness
 

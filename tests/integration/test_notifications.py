@@ -10,7 +10,7 @@ import threading
 import pytest
 from sqlalchemy import select, update
 
-from engine.events import Leg, LegEventKind
+from engine.domain.events import Leg, LegEventKind
 from engine.store import outbox
 from engine.store.database import transaction
 from engine.store.outbox import AttemptResult

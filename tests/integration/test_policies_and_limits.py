@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from engine.accounts import add_credit, set_limits, set_policy
-from engine.codes import StatusCode as S
 from engine.config import RetryPolicy
-from engine.events import Leg, LegEventKind
-from engine.limits import InsufficientCredit, QueueFull
-from engine.phone import parse_number
+from engine.domain.codes import StatusCode as S
+from engine.domain.events import Leg, LegEventKind
+from engine.domain.phone import parse_number
+from engine.store.accounts import add_credit, set_limits, set_policy
 from engine.store.database import transaction
+from engine.store.limits import InsufficientCredit, QueueFull
 from engine.store.schema import account, credit_ledger
 from tests.integration.conftest import Harness
 from tests.support import Receiver

@@ -6,10 +6,10 @@ import threading
 
 from sqlalchemy import Engine, select
 
-from engine.accounts import create_account
+from engine.bootstrap import Engine as CallbridgeEngine
 from engine.config import Settings
-from engine.phone import parse_number
-from engine.runtime import Engine as CallbridgeEngine
+from engine.domain.phone import parse_number
+from engine.store.accounts import create_account
 from engine.store.schema import call, idempotency_key, timer
 
 

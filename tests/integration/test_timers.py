@@ -7,10 +7,10 @@ import threading
 import pytest
 from sqlalchemy import select, update
 
-from engine.codes import StatusCode as S
-from engine.events import Leg, LegEventKind
+from engine.domain.codes import StatusCode as S
+from engine.domain.events import Leg, LegEventKind
 from engine.store.schema import timer
-from engine.timer_worker import TimerWorker
+from engine.timers.worker import TimerWorker
 from tests.integration.conftest import Harness
 
 

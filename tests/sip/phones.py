@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from engine.carriers.base import DialRequest
-from engine.events import Leg, LegEvent, LegEventKind
+from engine.domain.events import Leg, LegEvent, LegEventKind
 
 SIPP = "/usr/bin/sipp"
 SCENARIOS = Path(__file__).parent / "scenarios"

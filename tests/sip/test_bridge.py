@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from engine.carriers.sip.carrier import SipCarrier
-from engine.events import Leg, LegEventKind
+from engine.domain.events import Leg, LegEventKind
 from tests.sip.phones import EventLog, Phone, dial_request, sipp_ok
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ from engine.carriers.sip.sdp import (
     refresh_answer,
     refusing_answer,
 )
-from engine.events import LegEventKind
+from engine.domain.events import LegEventKind
 
 
 def test_request_uri_templates_and_prefix_routes() -> None:

@@ -12,11 +12,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from engine.accounts import create_account
-from engine.codes import Cause
+from engine.bootstrap import Engine as CallbridgeEngine
 from engine.config import Settings
-from engine.phone import parse_number
-from engine.runtime import Engine as CallbridgeEngine
+from engine.domain.codes import Cause
+from engine.domain.phone import parse_number
+from engine.store.accounts import create_account
 from engine.store.database import transaction
 from engine.store.outbox import AttemptResult, Outgoing, record_attempt
 from engine.store.users import create_user

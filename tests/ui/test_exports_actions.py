@@ -9,7 +9,7 @@ import json
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, select, update
 
-from engine.codes import StatusCode as S
+from engine.domain.codes import StatusCode as S
 from engine.store.schema import account, call, call_event, notification_attempt, timer
 from tests.support import Receiver
 from tests.ui.conftest import Seeded, csrf_token

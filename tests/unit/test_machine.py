@@ -6,10 +6,10 @@ import itertools
 
 import pytest
 
-from engine.codes import StatusCode as S
-from engine.machine import TRIGGERS, CallMachine, effects_for, mermaid_diagram
+from engine.domain.codes import StatusCode as S
+from engine.domain.machine import TRIGGERS, CallMachine, effects_for, mermaid_diagram
 
-# SPEC §2, written out independently of engine.machine: (state, trigger) -> new state.
+# SPEC §2, written out independently of engine.domain.machine: (state, trigger) -> new state.
 EXPECTED: dict[tuple[S, str], S] = {
     (S.REGISTERED, "start"): S.CALLS_STARTING,
     (S.CALLS_STARTING, "caller_answered"): S.CALLER_CONNECTED,

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from engine.config import SimRule, SimSettings, load_settings
+from engine.domain.phone import parse_number
 from engine.errors import InvalidPhoneNumber
-from engine.phone import parse_number
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.codes import StatusCode as S
 from engine.config import RetryPolicy
-from engine.policy import next_attempt_at, outside_quiet_hours, policy_from
+from engine.domain.codes import StatusCode as S
+from engine.domain.policy import next_attempt_at, outside_quiet_hours, policy_from
 
 IST = ZoneInfo("Europe/Istanbul")
 

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from engine.webhook_http import WebhookClient, WebhookError
+from engine.notifications.http import WebhookClient, WebhookError
 from tests.support import free_port
 
 

@@ -7,8 +7,8 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.wrappers import Response
 
+from engine.bootstrap import Engine
 from engine.config import Settings
-from engine.runtime import Engine
 
 csrf = CSRFProtect()
 

@@ -9,8 +9,8 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import Engine as SqlEngine
 
-from engine.codes import StatusCode
-from engine.runtime import Engine
+from engine.bootstrap import Engine
+from engine.domain.codes import StatusCode
 from engine.store.users import UiUser
 from web.ui import csrf
 from web.ui.i18n import LANGS, current_lang, translate

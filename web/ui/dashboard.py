@@ -9,7 +9,7 @@ from typing import Any
 from flask import render_template, request
 from sqlalchemy import ColumnElement, Connection, Integer, and_, case, cast, func, select, true
 
-from engine.codes import StatusCode
+from engine.domain.codes import StatusCode
 from engine.store.database import reading
 from engine.store.schema import call, notification, notification_attempt
 from web.ui.blueprint import bp, db, scope

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.codes import StatusCode as S
-from engine.machine import mermaid_diagram
+from engine.domain.codes import StatusCode as S
+from engine.domain.machine import mermaid_diagram
 
 
 def path_of(events: list[dict[str, Any]]) -> list[tuple[S, S, str]]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Response, stream_with_context
 
-from engine.codes import StatusCode
+from engine.domain.codes import StatusCode
 from engine.store.database import reading
 from web.ui.blueprint import bp, db, scope
 from web.ui.filters import current_filter

@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select, true
 
-from engine.codes import StatusCode
+from engine.domain.codes import StatusCode
+from engine.domain.phone import parse_number
 from engine.errors import InvalidPhoneNumber
-from engine.phone import parse_number
 from engine.store.schema import account, call, call_event, notification, notification_attempt
 from engine.store.schema import timer as timer_table
 

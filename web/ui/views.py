@@ -9,9 +9,9 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 
-from engine import operator_actions
-from engine.codes import StatusCode as S
+from engine.domain.codes import StatusCode as S
 from engine.errors import CallNotFound
+from engine.service import operator as operator_actions
 from engine.store.database import reading
 from web.ui import auth, dashboard, exports, users_admin  # noqa: F401  (routes)
 from web.ui.blueprint import bp, db, engine, require_operator, scope, viewer

@@ -35,7 +35,7 @@ from engine.carriers.sip.message import SipRequest, SipResponse
 from engine.carriers.sip.sdp import hold_offer, refusing_answer
 from engine.carriers.sip.transaction import ServerTransaction
 from engine.carriers.sip.useragent import UserAgent
-from engine.events import Leg, LegEvent, LegEventKind
+from engine.domain.events import Leg, LegEvent, LegEventKind
 
 log = logging.getLogger(__name__)
 _USER = re.compile(r"\+?[A-Za-z0-9\-_.]+\Z")

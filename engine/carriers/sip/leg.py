@@ -28,8 +28,8 @@ from engine.carriers.sip.message import SipRequest, SipResponse
 from engine.carriers.sip.sdp import SdpOrigin, refresh_answer, refusing_answer
 from engine.carriers.sip.transaction import ServerTransaction, build_cancel
 from engine.carriers.sip.useragent import Target, UserAgent
-from engine.codes import Cause
-from engine.events import Leg, LegEventKind
+from engine.domain.codes import Cause
+from engine.domain.events import Leg, LegEventKind
 
 log = logging.getLogger(__name__)
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"

@@ -7,8 +7,8 @@ with the product's own choices where the brief asks for them (see docs/sip.md). 
 
 from __future__ import annotations
 
-from engine.codes import Cause
-from engine.events import LegEventKind
+from engine.domain.codes import Cause
+from engine.domain.events import LegEventKind
 
 BUSY = {486, 600}
 REJECTED = {603, 607, 608}

@@ -21,13 +21,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import Engine
 
-from engine.codes import StatusCode
 from engine.config import NotificationSettings
-from engine.group_commit import GroupCommit
+from engine.domain.codes import StatusCode
+from engine.notifications.http import WebhookClient, WebhookError
 from engine.store import outbox
 from engine.store.database import StoreUnavailable, transaction
+from engine.store.group_commit import GroupCommit
 from engine.store.outbox import AttemptResult, Outgoing
-from engine.webhook_http import WebhookClient, WebhookError
 
 log = logging.getLogger("callbridge.notifications")
 

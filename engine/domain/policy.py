@@ -6,8 +6,8 @@ import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from engine.codes import StatusCode
 from engine.config import RetryPolicy, parse_window
+from engine.domain.codes import StatusCode
 
 
 def policy_from(raw: object, default: RetryPolicy) -> RetryPolicy:

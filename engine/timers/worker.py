@@ -14,13 +14,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
 
-from engine import limits
 from engine.carriers.base import Carrier, CarrierError, DialRequest
-from engine.codes import Cause
-from engine.codes import StatusCode as S
 from engine.config import LimitSettings, TimerSettings
-from engine.events import Leg
-from engine.lifecycle import (
+from engine.domain.codes import Cause
+from engine.domain.codes import StatusCode as S
+from engine.domain.events import Leg
+from engine.store import limits, timers
+from engine.store.database import transaction
+from engine.store.lifecycle import (
     CUT,
     DIAL,
     HANGUP,
@@ -36,8 +37,6 @@ from engine.lifecycle import (
     ringout_trigger,
     watchdog_trigger,
 )
-from engine.store import timers
-from engine.store.database import transaction
 from engine.store.timers import Due
 
 log = logging.getLogger("callbridge.timers")

@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy import Connection, select, text
 
-from engine.codes import StatusCode as S
+from engine.domain.codes import StatusCode as S
+from engine.domain.phone import PhoneNumber
 from engine.errors import IdempotencyConflict
-from engine.phone import PhoneNumber
 from engine.store import timers
 from engine.store.prepared import MultiRowInsert
 from engine.store.schema import call, idempotency_key, timer

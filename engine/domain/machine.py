@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from transitions import Machine, MachineError
 
-from engine.codes import StatusCode as S
+from engine.domain.codes import StatusCode as S
 
 STATES = [s.name for s in S]
 

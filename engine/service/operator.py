@@ -13,13 +13,13 @@ import secrets
 
 from sqlalchemy import insert, select, update
 
-from engine.codes import Cause
-from engine.codes import StatusCode as S
+from engine.bootstrap import Engine
+from engine.domain.codes import Cause
+from engine.domain.codes import StatusCode as S
 from engine.errors import CallbridgeError, CallNotFound
-from engine.lifecycle import Applied
-from engine.notifications import NotificationSender
-from engine.runtime import Engine
+from engine.notifications.sender import NotificationSender
 from engine.store.database import reading, transaction
+from engine.store.lifecycle import Applied
 from engine.store.outbox import AttemptResult, Outgoing, record_attempt
 from engine.store.schema import account, call, call_event, notification
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select
 
-from engine.codes import StatusCode
+from engine.domain.codes import StatusCode
 from engine.errors import CallNotFound
 from engine.store.database import reading
 from engine.store.schema import call, notification, timer

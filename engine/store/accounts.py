@@ -21,8 +21,8 @@ from sqlalchemy import Engine, insert, null, select, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.config import RetryPolicy
+from engine.domain.policy import zone
 from engine.errors import AccountExists, AccountNotFound
-from engine.policy import zone
 from engine.store.database import reading, transaction
 from engine.store.schema import account
 

@@ -13,18 +13,17 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, case, insert, or_, select, update
 
-from engine import limits, registration
-from engine.codes import Cause
-from engine.codes import StatusCode as S
 from engine.config import RetryPolicy
+from engine.domain.codes import Cause
+from engine.domain.codes import StatusCode as S
+from engine.domain.events import Leg
+from engine.domain.machine import CallMachine, Move, effects_for
+from engine.domain.phone import PhoneNumber
+from engine.domain.policy import next_attempt_at, policy_from
 from engine.errors import CallNotFound
-from engine.events import Leg
-from engine.machine import CallMachine, Move, effects_for
-from engine.phone import PhoneNumber
-from engine.policy import next_attempt_at, policy_from
-from engine.registration import START, NewCall
-from engine.store import timers
+from engine.store import limits, registration, timers
 from engine.store.prepared import Prepared, insert_columns
+from engine.store.registration import START, NewCall
 from engine.store.schema import account, call, call_event, notification
 
 log = logging.getLogger("callbridge.lifecycle")

@@ -15,21 +15,21 @@ from sqlalchemy import Connection
 from sqlalchemy import Engine as SqlEngine
 from sqlalchemy.exc import IntegrityError
 
-from engine.accounts import CredentialChecker
 from engine.carriers.base import Carrier
 from engine.carriers.sim import SimCarrier
 from engine.config import Settings
-from engine.events import LegEvent
-from engine.group_commit import GroupCommit
-from engine.lifecycle import Applied, Lifecycle, Writes
-from engine.machine import CallMachine
-from engine.notifications import NotificationSender
-from engine.phone import PhoneNumber
-from engine.registration import NewCall
+from engine.domain.events import LegEvent
+from engine.domain.machine import CallMachine
+from engine.domain.phone import PhoneNumber
+from engine.notifications.http import WebhookClient
+from engine.notifications.sender import NotificationSender
+from engine.store.accounts import CredentialChecker
 from engine.store.database import make_engine
-from engine.ticker import Ticker, make_scheduler
-from engine.timer_worker import TimerWorker
-from engine.webhook_http import WebhookClient
+from engine.store.group_commit import GroupCommit
+from engine.store.lifecycle import Applied, Lifecycle, Writes
+from engine.store.registration import NewCall
+from engine.timers.ticker import Ticker, make_scheduler
+from engine.timers.worker import TimerWorker
 
 log = logging.getLogger("callbridge.engine")
 

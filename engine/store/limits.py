@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from engine.codes import StatusCode as S
+from engine.domain.codes import StatusCode as S
 from engine.errors import CallbridgeError
 from engine.store.schema import account, call, credit_ledger
 
