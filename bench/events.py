@@ -1,8 +1,8 @@
-"""Engine events applied per second, against the raw SQL ceiling on the same database.
+"""Service events applied per second, against the raw SQL ceiling on the same database.
 
 Baseline: one UPDATE plus one INSERT per transaction, as plain SQL text through the same
 driver and connection settings (WAL + BEGIN IMMEDIATE on SQLite). Measured: full
-``Engine.apply_event`` transactions (lock, machine, state, audit row, outbox row,
+``Service.apply_event`` transactions (lock, machine, state, audit row, outbox row,
 timers) over a realistic mix: caller answers, callee answers, callee hangs up.
 
     python -m bench.events [--db sqlite|postgresql|both] [--calls 1000]
@@ -22,7 +22,7 @@ import uuid
 from sqlalchemy import text
 
 from bench.common import fresh_store
-from engine.bootstrap import Engine
+from engine.bootstrap import Service
 from engine.config import Settings
 from engine.domain.events import Leg, LegEvent, LegEventKind
 from engine.domain.phone import parse_number
@@ -53,9 +53,9 @@ def raw_ceiling(url: str, n: int) -> float:
 
 
 def engine_rate(url: str, calls: int, producers: int) -> tuple[float, float]:
-    """Leg events applied per second through Engine.apply_event, and events per commit."""
+    """Leg events applied per second through Service.apply_event, and events per commit."""
     upgrade(url)
-    engine = Engine(Settings(database_url=url), db=make_engine(url, pool_size=1))
+    engine = Service(Settings(database_url=url), db=make_engine(url, pool_size=1))
     account_id, _ = create_account(
         engine.db, f"bench{uuid.uuid4().hex[:6]}", "benchmark!", "http://127.0.0.1:9/cb"
     )

@@ -1,7 +1,7 @@
 """Complete SIP calls per second: callbridge against SIPp phones, and SIPp against SIPp.
 
-Measured: an ``Engine`` (SQLite, every worker running, the SIP carrier over UDP on
-127.0.0.1) originating calls registered with ``Engine.register_call`` (duration 1 s) at
+Measured: an ``Service`` (SQLite, every worker running, the SIP carrier over UDP on
+127.0.0.1) originating calls registered with ``Service.register_call`` (duration 1 s) at
 a fixed offered rate: each call is RFC 3725 flow IV (INVITE the caller with a hold offer,
 INVITE the callee without SDP, re-INVITE the caller with the callee's offer, ACK the callee
 with the answer), is cut at its duration (code 13, BYE to both legs), and its status
@@ -33,7 +33,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from engine.bootstrap import Engine
+from engine.bootstrap import Service
 from engine.config import CarrierSettings, Settings
 from engine.domain.codes import StatusCode
 from engine.domain.phone import parse_number
@@ -296,7 +296,7 @@ def callbridge(rate: int, seconds: float) -> tuple[float, int, int, dict[int, in
             }
         ),
     )
-    engine = Engine(settings)
+    engine = Service(settings)
     account_id, _ = create_account(
         engine.db, f"bench{uuid.uuid4().hex[:6]}", "benchmark!", f"http://{HOST}:{receiver_port}/"
     )

@@ -28,7 +28,7 @@ from urllib.parse import quote
 from sqlalchemy import Engine as SqlEngine
 from sqlalchemy import create_engine, text
 
-from engine.bootstrap import Engine
+from engine.bootstrap import Service
 from engine.config import Settings
 from engine.store.accounts import create_account
 from engine.store.database import make_engine
@@ -121,7 +121,7 @@ def fill(db: SqlEngine, n: int) -> float:
 def measure(db: SqlEngine, url: str, repeat: int) -> list[tuple[str, float]]:
     from web.app import create_app
 
-    engine = Engine(Settings(database_url=url, data_dir=Path(tempfile.mkdtemp())), db=db)
+    engine = Service(Settings(database_url=url, data_dir=Path(tempfile.mkdtemp())), db=db)
     app = create_app(engine)
     client = app.test_client()
     page = client.get("/ui/login").get_data(as_text=True)

@@ -46,7 +46,7 @@ def build_carrier(settings: Settings, clock: Callable[[], float]) -> Carrier:
     raise ValueError(f"unknown carrier driver {settings.carrier.driver!r}")
 
 
-class Engine:
+class Service:
     def __init__(
         self,
         settings: Settings,

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from engine.bootstrap import Engine
+from engine.bootstrap import Service
 from engine.domain.phone import PhoneNumber, parse_number
 from engine.errors import IdempotencyConflict, InvalidPhoneNumber
 from engine.store.database import StoreUnavailable
@@ -47,8 +47,8 @@ def answer(status: int, success: bool, text: str, **extra: Any) -> Response:
     return response
 
 
-def _engine() -> Engine:
-    return cast(Engine, current_app.extensions["callbridge.engine"])
+def _engine() -> Service:
+    return cast(Service, current_app.extensions["callbridge.engine"])
 
 
 def _read_body() -> dict[str, Any] | None:

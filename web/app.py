@@ -7,7 +7,7 @@ import logging
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from engine.bootstrap import Engine
+from engine.bootstrap import Service
 from engine.config import Settings
 from web import api
 from web.messages import Lang
@@ -16,7 +16,7 @@ from web.ui import init_ui
 log = logging.getLogger("callbridge.web")
 
 
-def create_app(engine: Engine, settings: Settings | None = None) -> Flask:
+def create_app(engine: Service, settings: Settings | None = None) -> Flask:
     """Build the web app around an engine (which the caller starts and stops)."""
     settings = settings or engine.settings
     app = Flask(__name__)

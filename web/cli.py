@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import click
 from sqlalchemy import Engine as SqlEngine
 
-from engine.bootstrap import Engine
+from engine.bootstrap import Service
 from engine.config import RetryPolicy, Settings, load_settings
 from engine.errors import AccountExists, AccountNotFound, CallNotFound
 from engine.store import accounts
@@ -68,7 +68,7 @@ def serve(host: str | None, port: int | None, log_level: str) -> None:
     _tune_threads()
     settings = _settings()
     upgrade(settings.url)
-    engine = Engine(settings)
+    engine = Service(settings)
     engine.start()
     try:
         server = make_server(
@@ -117,7 +117,7 @@ def worker(log_level: str, role: str, one_process: bool) -> None:
     if role == "all" and not one_process and settings.url.startswith("postgresql"):
         click.echo("callbridge worker running (timers + notifications processes)", err=True)
         sys.exit(supervisor.supervise(log_level))
-    engine = Engine(settings)
+    engine = Service(settings)
     engine.start(timers=role in ("all", "timers"), notifications=role in ("all", "notifications"))
     done = threading.Event()
 

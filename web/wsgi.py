@@ -9,9 +9,9 @@ The schema must already be migrated (``callbridge db upgrade``).
 
 from __future__ import annotations
 
-from engine.bootstrap import Engine
+from engine.bootstrap import Service
 from engine.config import load_settings
 from web.app import create_app
 
-engine = Engine(load_settings())
+engine = Service(load_settings())
 app = create_app(engine)

@@ -13,7 +13,7 @@ import secrets
 
 from sqlalchemy import insert, select, update
 
-from engine.bootstrap import Engine
+from engine.bootstrap import Service
 from engine.domain.codes import Cause
 from engine.domain.codes import StatusCode as S
 from engine.errors import CallbridgeError, CallNotFound
@@ -44,7 +44,7 @@ class NotificationNotFound(CallbridgeError, LookupError):
         super().__init__(f"notification {notification_id} does not exist")
 
 
-def hang_up(engine: Engine, call_id: int, operator: str) -> Applied:
+def hang_up(engine: Service, call_id: int, operator: str) -> Applied:
     """End a call in progress in one transaction; raises CallNotFound, NotInProgress."""
     with transaction(engine.db) as conn:
         row = conn.execute(select(call.c.state, call.c.attempt).where(call.c.id == call_id)).first()
@@ -75,7 +75,7 @@ def hang_up(engine: Engine, call_id: int, operator: str) -> Applied:
 
 
 def resend_notification(
-    engine: Engine, call_id: int, notification_id: int, operator: str
+    engine: Service, call_id: int, notification_id: int, operator: str
 ) -> AttemptResult:
     """Send one stored notification again now, recording who asked; raises
     NotificationNotFound. The outbox row is left to the sender unless it had failed for

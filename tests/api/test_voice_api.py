@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, select
 
-from engine.bootstrap import Engine as CallbridgeEngine
+from engine.bootstrap import Service as CallbridgeEngine
 from engine.config import Settings
 from engine.store.accounts import create_account, set_disabled
 from engine.store.database import make_engine

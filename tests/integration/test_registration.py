@@ -6,7 +6,7 @@ import threading
 
 from sqlalchemy import Engine, select
 
-from engine.bootstrap import Engine as CallbridgeEngine
+from engine.bootstrap import Service as CallbridgeEngine
 from engine.config import Settings
 from engine.domain.phone import parse_number
 from engine.store.accounts import create_account

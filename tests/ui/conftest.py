@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from engine.bootstrap import Engine as CallbridgeEngine
+from engine.bootstrap import Service as CallbridgeEngine
 from engine.config import Settings
 from engine.domain.codes import Cause
 from engine.domain.phone import parse_number

@@ -7,7 +7,7 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.wrappers import Response
 
-from engine.bootstrap import Engine
+from engine.bootstrap import Service
 from engine.config import Settings
 
 csrf = CSRFProtect()
@@ -29,7 +29,7 @@ class UiSessions(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
 
-def init_ui(app: Flask, engine: Engine, settings: Settings) -> None:
+def init_ui(app: Flask, engine: Service, settings: Settings) -> None:
     """Register the UI blueprint, login and CSRF on ``app``."""
     from web.ui import auth, views
     from web.ui.secret import secret_key

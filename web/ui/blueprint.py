@@ -9,7 +9,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import Engine as SqlEngine
 
-from engine.bootstrap import Engine
+from engine.bootstrap import Service
 from engine.domain.codes import StatusCode
 from engine.store.users import UiUser
 from web.ui import csrf
@@ -23,7 +23,7 @@ bp = Blueprint(
 PUBLIC_ENDPOINTS = frozenset({"ui.login", "ui.static", "ui.set_lang"})
 
 
-def engine() -> Engine:
+def engine() -> Service:
     return current_app.extensions["callbridge.engine"]
 
 
