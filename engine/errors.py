@@ -35,3 +35,54 @@ class IdempotencyConflict(CallbridgeError, ValueError):
     def __init__(self, key: str) -> None:
         super().__init__(f"idempotency key {key!r} was used with other parameters")
         self.key = key
+
+
+class StoreUnavailable(CallbridgeError, RuntimeError):
+    """The database cannot be reached right now (the API answers 503)."""
+
+
+class QueueFull(CallbridgeError):
+    """The account already has as many requests waiting as it may (HTTP 429)."""
+
+    def __init__(self, waiting: int) -> None:
+        super().__init__(f"{waiting} calls are already waiting for this account")
+        self.waiting = waiting
+
+
+class InsufficientCredit(CallbridgeError):
+    """The account's credit is used up (HTTP 402)."""
+
+
+class NotInProgress(CallbridgeError, ValueError):
+    def __init__(self, call_id: int, state_name: str) -> None:
+        super().__init__(f"call {call_id} is {state_name}: nothing to hang up")
+        self.call_id = call_id
+
+
+class NotificationNotFound(CallbridgeError, LookupError):
+    def __init__(self, notification_id: int) -> None:
+        super().__init__(f"notification {notification_id} does not exist")
+
+
+class UserExists(CallbridgeError, ValueError):
+    def __init__(self, username: str) -> None:
+        super().__init__(f"user {username!r} already exists")
+        self.username = username
+
+
+class UserNotFound(CallbridgeError, LookupError):
+    def __init__(self, username: str) -> None:
+        super().__init__(f"user {username!r} does not exist")
+        self.username = username
+
+
+class CarrierError(CallbridgeError, RuntimeError):
+    """The driver could not even start the requested action."""
+
+
+class WebhookError(CallbridgeError):
+    """No HTTP answer: ``kind`` is ConnectError, ConnectTimeout, ReadTimeout, ..."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind

@@ -45,7 +45,7 @@ class RecordingCarrier:
 
     def dial(self, request: DialRequest) -> None:
         if self.fail_dial:
-            from engine.carriers.base import CarrierError
+            from engine.errors import CarrierError
 
             raise CarrierError("trunk refused the connection")
         self.dials.append(request)

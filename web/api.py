@@ -16,9 +16,13 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from engine.bootstrap import Service
 from engine.domain.phone import PhoneNumber, parse_number
-from engine.errors import IdempotencyConflict, InvalidPhoneNumber
-from engine.store.database import StoreUnavailable
-from engine.store.limits import InsufficientCredit, QueueFull
+from engine.errors import (
+    IdempotencyConflict,
+    InsufficientCredit,
+    InvalidPhoneNumber,
+    QueueFull,
+    StoreUnavailable,
+)
 from web.messages import Lang, message, reason
 
 __all__ = ["answer", "bp", "message", "reason"]

@@ -35,10 +35,6 @@ class DialRequest:
     caller_id: str
 
 
-class CarrierError(RuntimeError):
-    """The driver could not even start the requested action."""
-
-
 class Carrier(Protocol):
     name: str
 

@@ -24,7 +24,7 @@ from engine.carriers.base import DialRequest, EventSink
 from engine.config import SimRule, SimSettings
 from engine.domain.codes import Cause
 from engine.domain.events import Leg, LegEvent, LegEventKind
-from engine.store.database import StoreUnavailable
+from engine.errors import StoreUnavailable
 
 log = logging.getLogger("callbridge.carrier.sim")
 

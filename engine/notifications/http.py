@@ -17,6 +17,8 @@ import weakref
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from engine.errors import WebhookError
+
 MAX_BODY = 64 * 1024  # read at most this much of an answer (only 500 chars are kept)
 
 
@@ -24,14 +26,6 @@ MAX_BODY = 64 * 1024  # read at most this much of an answer (only 500 chars are 
 class Reply:
     status: int
     text: str
-
-
-class WebhookError(Exception):
-    """No HTTP answer: ``kind`` is ConnectError, ConnectTimeout, ReadTimeout, ..."""
-
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(f"{kind}: {detail}")
-        self.kind = kind
 
 
 class WebhookClient:

@@ -23,9 +23,10 @@ from sqlalchemy import Engine
 
 from engine.config import NotificationSettings
 from engine.domain.codes import StatusCode
-from engine.notifications.http import WebhookClient, WebhookError
+from engine.errors import StoreUnavailable, WebhookError
+from engine.notifications.http import WebhookClient
 from engine.store import outbox
-from engine.store.database import StoreUnavailable, transaction
+from engine.store.database import transaction
 from engine.store.group_commit import GroupCommit
 from engine.store.outbox import AttemptResult, Outgoing
 

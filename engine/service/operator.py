@@ -16,7 +16,7 @@ from sqlalchemy import insert, select, update
 from engine.bootstrap import Service
 from engine.domain.codes import Cause
 from engine.domain.codes import StatusCode as S
-from engine.errors import CallbridgeError, CallNotFound
+from engine.errors import CallNotFound, NotificationNotFound, NotInProgress
 from engine.notifications.sender import NotificationSender
 from engine.store.database import reading, transaction
 from engine.store.lifecycle import Applied
@@ -33,17 +33,6 @@ HANGUP_TRIGGERS: dict[S, str] = {
 }
 
 
-class NotInProgress(CallbridgeError, ValueError):
-    def __init__(self, call_id: int, state: S) -> None:
-        super().__init__(f"call {call_id} is {state.name}: nothing to hang up")
-        self.call_id = call_id
-
-
-class NotificationNotFound(CallbridgeError, LookupError):
-    def __init__(self, notification_id: int) -> None:
-        super().__init__(f"notification {notification_id} does not exist")
-
-
 def hang_up(engine: Service, call_id: int, operator: str) -> Applied:
     """End a call in progress in one transaction; raises CallNotFound, NotInProgress."""
     with transaction(engine.db) as conn:
@@ -53,7 +42,7 @@ def hang_up(engine: Service, call_id: int, operator: str) -> Applied:
         state = S(row.state)
         trigger = HANGUP_TRIGGERS.get(state)
         if trigger is None:
-            raise NotInProgress(call_id, state)
+            raise NotInProgress(call_id, state.name)
         applied = engine.lifecycle.apply(
             conn,
             call_id=call_id,
@@ -65,7 +54,7 @@ def hang_up(engine: Service, call_id: int, operator: str) -> Applied:
             detail=f"hung up by operator {operator}",
         )
     if not applied.move.accepted:  # the call moved on between the read and the lock
-        raise NotInProgress(call_id, applied.move.source)
+        raise NotInProgress(call_id, applied.move.source.name)
     log.info("call %s hung up by %s (%s)", call_id, operator, trigger)
     if applied.wake_at is not None and engine.timer_ticker is not None:
         engine.timer_ticker.wake(applied.wake_at)  # runs the carrier hang-up command now

@@ -17,11 +17,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.pool import QueuePool
 
+from engine.errors import StoreUnavailable
 from engine.store.checkpoint import FALLBACK_PAGES, checkpointer
-
-
-class StoreUnavailable(RuntimeError):
-    """The database cannot be reached right now (the API answers 503)."""
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -12,22 +12,10 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, func, insert, select, update
 
 from engine.domain.codes import StatusCode as S
-from engine.errors import CallbridgeError
+from engine.errors import InsufficientCredit, QueueFull
 from engine.store.schema import account, call, credit_ledger
 
 ACTIVE = (int(S.CALLS_STARTING), int(S.CALLER_CONNECTED), int(S.CALLEE_CONNECTED))
-
-
-class QueueFull(CallbridgeError):
-    """The account already has as many requests waiting as it may (HTTP 429)."""
-
-    def __init__(self, waiting: int) -> None:
-        super().__init__(f"{waiting} calls are already waiting for this account")
-        self.waiting = waiting
-
-
-class InsufficientCredit(CallbridgeError):
-    """The account's credit is used up (HTTP 402)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,25 +16,13 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, Select, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from engine.errors import AccountNotFound, CallbridgeError
+from engine.errors import AccountNotFound, UserExists, UserNotFound
 from engine.store.database import reading, transaction
 from engine.store.schema import account
 from engine.store.ui_schema import ui_login_failure, ui_user
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a password of anyone")
-
-
-class UserExists(CallbridgeError, ValueError):
-    def __init__(self, username: str) -> None:
-        super().__init__(f"user {username!r} already exists")
-        self.username = username
-
-
-class UserNotFound(CallbridgeError, LookupError):
-    def __init__(self, username: str) -> None:
-        super().__init__(f"user {username!r} does not exist")
-        self.username = username
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
 
-from engine.carriers.base import Carrier, CarrierError, DialRequest
+from engine.carriers.base import Carrier, DialRequest
 from engine.config import LimitSettings, TimerSettings
 from engine.domain.codes import Cause
 from engine.domain.codes import StatusCode as S
 from engine.domain.events import Leg
+from engine.errors import CarrierError
 from engine.store import limits, timers
 from engine.store.database import transaction
 from engine.store.lifecycle import (

@@ -9,9 +9,9 @@ from engine.config import RetryPolicy
 from engine.domain.codes import StatusCode as S
 from engine.domain.events import Leg, LegEventKind
 from engine.domain.phone import parse_number
+from engine.errors import InsufficientCredit, QueueFull
 from engine.store.accounts import add_credit, set_limits, set_policy
 from engine.store.database import transaction
-from engine.store.limits import InsufficientCredit, QueueFull
 from engine.store.schema import account, credit_ledger
 from tests.integration.conftest import Harness
 from tests.support import Receiver

@@ -8,11 +8,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from engine.carriers.base import CarrierError
 from engine.carriers.sip.carrier import SipCarrier
 from engine.carriers.sip.config import SipSettings
 from engine.carriers.sip.message import SipRequest, SipResponse, parse_message
 from engine.domain.events import Leg, LegEventKind
+from engine.errors import CarrierError
 from tests.sip.phones import HOST, EventLog, dial_request
 
 MakeCarrier = Callable[..., tuple[SipCarrier, EventLog]]

@@ -10,7 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from engine.notifications.http import WebhookClient, WebhookError
+from engine.errors import WebhookError
+from engine.notifications.http import WebhookClient
 from tests.support import free_port
 
 

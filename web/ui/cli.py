@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from sqlalchemy import Engine
 
+from engine import errors
 from engine.config import load_settings
 from engine.errors import AccountNotFound
 from engine.store import users
@@ -69,7 +70,7 @@ def user_disable(username: str, enable: bool) -> None:
     db = _db()
     try:
         users.set_disabled(db, username, not enable)
-    except users.UserNotFound as exc:
+    except errors.UserNotFound as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         db.dispose()

@@ -9,6 +9,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
+from engine import errors
 from engine.errors import AccountNotFound
 from engine.store import users
 from engine.store.database import reading
@@ -56,6 +57,6 @@ def set_user_disabled(username: str) -> Any:
     else:
         try:
             users.set_disabled(db(), username, disable)
-        except users.UserNotFound:
+        except errors.UserNotFound:
             flash(f"user {username!r} does not exist", "error")
     return redirect(url_for("ui.users_page"))

@@ -9,6 +9,7 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 
+from engine import errors
 from engine.domain.codes import StatusCode as S
 from engine.errors import CallNotFound
 from engine.service import operator as operator_actions
@@ -130,7 +131,7 @@ def hang_up(call_id: int) -> Any:
         flash("Call hung up.", "ok")
     except CallNotFound:
         abort(404)
-    except operator_actions.NotInProgress as exc:
+    except errors.NotInProgress as exc:
         flash(str(exc), "error")
     return redirect(url_for("ui.call_detail", call_id=call_id))
 
@@ -143,7 +144,7 @@ def resend(call_id: int, notification_id: int) -> Any:
         result = operator_actions.resend_notification(
             engine(), call_id, notification_id, viewer().username
         )
-    except operator_actions.NotificationNotFound:
+    except errors.NotificationNotFound:
         abort(404)
     if result.ok:
         flash("Notification re-sent.", "ok")

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from engine.carriers.base import CarrierError, DialRequest, EventSink
+from engine.carriers.base import DialRequest, EventSink
 from engine.carriers.sip import outcome
 from engine.carriers.sip.config import SipSettings
 from engine.carriers.sip.dialog import response_to
@@ -36,6 +36,7 @@ from engine.carriers.sip.sdp import hold_offer, refusing_answer
 from engine.carriers.sip.transaction import ServerTransaction
 from engine.carriers.sip.useragent import UserAgent
 from engine.domain.events import Leg, LegEvent, LegEventKind
+from engine.errors import CarrierError
 
 log = logging.getLogger(__name__)
 _USER = re.compile(r"\+?[A-Za-z0-9\-_.]+\Z")
