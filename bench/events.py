@@ -1,8 +1,8 @@
-"""Service events applied per second, against the raw SQL ceiling on the same database.
+"""Call events applied per second, against the raw SQL ceiling on the same database.
 
 Baseline: one UPDATE plus one INSERT per transaction, as plain SQL text through the same
 driver and connection settings (WAL + BEGIN IMMEDIATE on SQLite). Measured: full
-``Service.apply_event`` transactions (lock, machine, state, audit row, outbox row,
+call-service transactions (lock, machine, state, audit row, outbox row,
 timers) over a realistic mix: caller answers, callee answers, callee hangs up.
 
     python -m bench.events [--db sqlite|postgresql|both] [--calls 1000]
@@ -26,6 +26,8 @@ from engine.bootstrap import Service
 from engine.config import Settings
 from engine.domain.events import Leg, LegEvent, LegEventKind
 from engine.domain.phone import parse_number
+from engine.domain.rules import Trigger
+from engine.service.calls import CallRequest, Registered
 from engine.store.accounts import create_account
 from engine.store.database import make_engine, transaction
 from engine.store.migrate import upgrade
@@ -53,7 +55,7 @@ def raw_ceiling(url: str, n: int) -> float:
 
 
 def engine_rate(url: str, calls: int, producers: int) -> tuple[float, float]:
-    """Leg events applied per second through Service.apply_event, and events per commit."""
+    """Leg events applied per second through the call service, and events per commit."""
     upgrade(url)
     engine = Service(Settings(database_url=url), db=make_engine(url, pool_size=1))
     account_id, _ = create_account(
@@ -62,20 +64,13 @@ def engine_rate(url: str, calls: int, producers: int) -> tuple[float, float]:
     caller, callee = parse_number("5320000001", "TR"), parse_number("5320000002", "TR")
     ids = []
     for _ in range(calls):
-        call_id = engine.register_call(
-            account_id=account_id, caller=caller, callee=callee, duration=60, lang="en", request={}
+        outcome = engine.register_call(
+            CallRequest(account_id, caller, callee, duration=60, lang="en", request={})
         )
-        with transaction(engine.db) as conn:  # what the start timer does
-            engine.lifecycle.apply(
-                conn,
-                call_id=call_id,
-                attempt=1,
-                trigger="start",
-                cause=0,
-                at=time.time(),
-                source="timer",
-            )
-        ids.append(call_id)
+        assert isinstance(outcome, Registered)
+        # What the start timer does:
+        engine.calls.apply(outcome.id, Trigger("start", 1, time.time(), 0, "timer"))
+        ids.append(outcome.id)
     steps = [
         (Leg.CALLER, LegEventKind.ANSWERED, 0),
         (Leg.CALLEE, LegEventKind.ANSWERED, 0),
@@ -90,7 +85,7 @@ def engine_rate(url: str, calls: int, producers: int) -> tuple[float, float]:
 
     slices = [ids[i::producers] for i in range(producers)]
     threads = [threading.Thread(target=carrier_thread, args=(s,)) for s in slices]
-    groups_before = engine.group.commits
+    groups_before = engine.store.commits
     t0 = time.perf_counter()
     for t in threads:
         t.start()
@@ -98,7 +93,7 @@ def engine_rate(url: str, calls: int, producers: int) -> tuple[float, float]:
         t.join()
     elapsed = time.perf_counter() - t0
     events = len(steps) * calls
-    groups = engine.group.commits - groups_before
+    groups = engine.store.commits - groups_before
     engine.db.dispose()
     return events / elapsed, events / max(groups, 1)
 

@@ -1,7 +1,7 @@
 """Complete SIP calls per second: callbridge against SIPp phones, and SIPp against SIPp.
 
 Measured: an ``Service`` (SQLite, every worker running, the SIP carrier over UDP on
-127.0.0.1) originating calls registered with ``Service.register_call`` (duration 1 s) at
+127.0.0.1) originating calls registered with the call service (duration 1 s) at
 a fixed offered rate: each call is RFC 3725 flow IV (INVITE the caller with a hold offer,
 INVITE the callee without SDP, re-INVITE the caller with the callee's offer, ACK the callee
 with the answer), is cut at its duration (code 13, BYE to both legs), and its status
@@ -37,6 +37,7 @@ from engine.bootstrap import Service
 from engine.config import CarrierSettings, Settings
 from engine.domain.codes import StatusCode
 from engine.domain.phone import parse_number
+from engine.service.calls import CallRequest
 from engine.store.accounts import create_account
 from engine.store.migrate import upgrade
 from engine.store.schema import call
@@ -310,9 +311,7 @@ def callbridge(rate: int, seconds: float) -> tuple[float, int, int, dict[int, in
             delay = start + i / rate - time.time()
             if delay > 0:
                 time.sleep(delay)
-            engine.register_call(
-                account_id=account_id, caller=a, callee=b, duration=1, lang="en", request={}
-            )
+            engine.register_call(CallRequest(account_id, a, b, duration=1, lang="en", request={}))
         late = time.time() - start - seconds
         wait_for((caller, callee), offered, seconds * 4 + 30)
         with engine.db.connect() as conn:

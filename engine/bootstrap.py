@@ -1,7 +1,7 @@
-"""The engine as one object: store, machine, lifecycle, timers, notifications, carrier.
+"""Builds and wires the engine once per process: store, rules, use cases, workers, carrier.
 
-``Engine(settings)`` is what ``serve`` and ``worker`` run and what ``web`` borrows. With
-``run_workers=False`` (a web process in the scaled mode) it only registers calls.
+``Service(settings)`` is what ``serve`` and ``worker`` run and what ``web`` borrows. With
+no workers started (a web process in the scaled mode) it only registers calls.
 """
 
 from __future__ import annotations
@@ -11,23 +11,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection
-from sqlalchemy import Engine as SqlEngine
-from sqlalchemy.exc import IntegrityError
-
 from engine.carriers.base import Carrier
 from engine.carriers.sim import SimCarrier
 from engine.config import Settings
 from engine.domain.events import LegEvent
 from engine.domain.machine import CallMachine
-from engine.domain.phone import PhoneNumber
+from engine.domain.rules import CallRules, Decision, RuleSettings
 from engine.notifications.http import WebhookClient
 from engine.notifications.sender import NotificationSender
-from engine.store.accounts import CredentialChecker
+from engine.service.calls import CallRequest, CallService, Refused, Registered, Wakers
+from engine.service.credentials import CredentialChecker
 from engine.store.database import make_engine
-from engine.store.group_commit import GroupCommit
-from engine.store.lifecycle import Applied, Lifecycle, Writes
-from engine.store.registration import NewCall
+from engine.store.unit_of_work import Store
 from engine.timers.ticker import Ticker, make_scheduler
 from engine.timers.worker import TimerWorker
 
@@ -46,34 +41,54 @@ def build_carrier(settings: Settings, clock: Callable[[], float]) -> Carrier:
     raise ValueError(f"unknown carrier driver {settings.carrier.driver!r}")
 
 
+class _TickerWakers(Wakers):
+    def __init__(self) -> None:
+        self.timer_ticker: Ticker | None = None
+        self.notify_ticker: Ticker | None = None
+
+    def timers(self, at: float) -> None:
+        if self.timer_ticker is not None:
+            self.timer_ticker.wake(at)
+
+    def notifications(self) -> None:
+        if self.notify_ticker is not None:
+            self.notify_ticker.wake()
+
+
 class Service:
     def __init__(
         self,
         settings: Settings,
         *,
-        db: SqlEngine | None = None,
+        db: Any = None,
         carrier: Carrier | None = None,
         clock: Callable[[], float] = time.time,
         http_client: WebhookClient | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
-        self.db = db or make_engine(settings.url)
-        self.machine = CallMachine()
-        self.lifecycle = Lifecycle(
-            self.machine,
-            clock,
-            settings.timers.watchdog,
-            ring_timeout=settings.timers.ring_timeout,
-            retry_policy=settings.retry,
+        self.db = db or make_engine(settings.url, busy_timeout=_busy_timeout(settings))
+        self.store = Store(self.db)
+        self.rules = CallRules(
+            CallMachine(),
+            RuleSettings(
+                watchdog=settings.timers.watchdog,
+                ring_timeout=settings.timers.ring_timeout,
+                retry=settings.retry,
+            ),
         )
-        self.group = GroupCommit(self.db, batch=Writes)
-        self.credentials = CredentialChecker(self.db, ttl=settings.api.credential_cache_seconds)
+        self._wakers = _TickerWakers()
+        self.calls = CallService(
+            self.store,
+            self.rules,
+            clock,
+            queue_limit=settings.limits.queue_limit,
+            wakers=self._wakers,
+        )
+        self.credentials = CredentialChecker(self.store)
         self._carrier = carrier
         self._http_client = http_client
         self._scheduler: Any = None
-        self.timer_ticker: Ticker | None = None
-        self.notify_ticker: Ticker | None = None
         self.sender: NotificationSender | None = None
         self.timer_worker: TimerWorker | None = None
 
@@ -82,6 +97,14 @@ class Service:
         if self._carrier is None:
             self._carrier = build_carrier(self.settings, self.clock)
         return self._carrier
+
+    @property
+    def timer_ticker(self) -> Ticker | None:
+        return self._wakers.timer_ticker
+
+    @property
+    def notify_ticker(self) -> Ticker | None:
+        return self._wakers.notify_ticker
 
     # -- lifecycle of the process ------------------------------------------------------
     def start(self, *, timers: bool = True, notifications: bool = True) -> None:
@@ -94,29 +117,29 @@ class Service:
         poll = self.settings.timers.poll_interval
         if timers:
             self.timer_worker = TimerWorker(
-                self.db,
-                self.lifecycle,
+                self.store,
+                self.calls,
                 self.carrier,
                 self.settings.timers,
                 self.clock,
-                on_applied=self._after_commit,
                 limit_settings=self.settings.limits,
             )
-            self.timer_ticker = Ticker("timers", self.timer_worker.run_due, self._scheduler, poll)
+            self._wakers.timer_ticker = Ticker(
+                "timers", self.timer_worker.run_due, self._scheduler, poll
+            )
         if notifications:
             self.sender = NotificationSender(
-                self.db, self.settings.notifications, clock=self.clock, client=self._http_client
+                self.store, self.settings.notifications, clock=self.clock, client=self._http_client
             )
-            self.notify_ticker = Ticker(
-                "notifications", self.sender.run_ready, self._scheduler, poll
-            )
-            self.sender.on_settled = self.notify_ticker.wake
+            ticker = Ticker("notifications", self.sender.run_ready, self._scheduler, poll)
+            self._wakers.notify_ticker = ticker
+            self.sender.on_settled = ticker.wake
         if timers:
-            self.carrier.start(self.apply_event)
+            self.carrier.start(self.calls.apply_event)
         self._scheduler.start()
-        for ticker in (self.timer_ticker, self.notify_ticker):
-            if ticker is not None:
-                ticker.start()
+        for started in (self.timer_ticker, self.notify_ticker):
+            if started is not None:
+                started.start()
         log.info("engine started (carrier %s, store %s)", self.carrier.name, self.db.dialect.name)
 
     def stop(self) -> None:
@@ -133,76 +156,19 @@ class Service:
         if self.sender is not None:
             self.sender.close()
             self.sender = None
-        self.group.close()
+        self.store.close()
 
-    # -- the two ways in -----------------------------------------------------------------
-    def register_call(
-        self,
-        *,
-        account_id: int,
-        caller: PhoneNumber,
-        callee: PhoneNumber,
-        duration: int,
-        lang: str,
-        request: dict[str, Any],
-        check_limits: bool = False,
-        idempotency: tuple[str, str] | None = None,
-    ) -> int:
-        """Store an accepted call request; dialling starts at once (or when limits allow).
+    # -- shortcuts for the front door and tests -------------------------------------------
+    def register_call(self, request: CallRequest) -> Registered | Refused:
+        """Store an accepted call request (or refuse it); dialling starts at once, or when
+        the account's limits allow."""
+        return self.calls.register(request)
 
-        Raises ``QueueFull``, ``InsufficientCredit`` (with ``check_limits``) and
-        ``IdempotencyConflict``.
-        """
+    def apply_event(self, event: LegEvent) -> Decision:
+        """Apply one carrier event; returns once committed."""
+        return self.calls.apply_event(event)
 
-        def work(conn: Connection) -> NewCall:
-            return self.lifecycle.register(
-                conn,
-                account_id=account_id,
-                caller=caller,
-                callee=callee,
-                duration=duration,
-                lang=lang,
-                request=request,
-                check_limits=check_limits,
-                queue_limit=self.settings.limits.queue_limit,
-                idempotency=idempotency,
-                writes=self.group.batch,  # written with the group's other registrations
-            )
 
-        try:
-            new = self.group.run(work)
-        except IntegrityError:
-            if idempotency is None:
-                raise
-            new = self.group.run(work)  # the same key raced us: answer as it did
-        if new.start_at is not None and self.timer_ticker is not None:
-            self.timer_ticker.wake(new.start_at)
-        return new.id
-
-    def apply_event(self, event: LegEvent) -> Applied:
-        """Apply one carrier event; returns once committed (the carriers' sink).
-
-        Concurrent events share a transaction (engine/group_commit.py).
-        """
-        applied = self.group.run(
-            lambda conn: self.lifecycle.apply(
-                conn,
-                call_id=event.call_id,
-                attempt=event.attempt,
-                trigger=event.trigger,
-                cause=event.cause,
-                at=event.at,
-                source="carrier",
-                detail=event.detail,
-                writes=self.group.batch,
-            ),
-            key=event.call_id,
-        )
-        self._after_commit(applied)
-        return applied
-
-    def _after_commit(self, applied: Applied) -> None:
-        if applied.wake_at is not None and self.timer_ticker is not None:
-            self.timer_ticker.wake(applied.wake_at)
-        if applied.notified and self.notify_ticker is not None:
-            self.notify_ticker.wake()
+def _busy_timeout(settings: Settings) -> float:
+    store = getattr(settings, "store", None)
+    return float(getattr(store, "busy_timeout", 5.0))

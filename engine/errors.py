@@ -29,28 +29,12 @@ class InvalidPhoneNumber(CallbridgeError, ValueError):
     """A number that is not a phone number (the API names the parameter)."""
 
 
-class IdempotencyConflict(CallbridgeError, ValueError):
-    """An Idempotency-Key used before with other parameters (HTTP 422)."""
-
-    def __init__(self, key: str) -> None:
-        super().__init__(f"idempotency key {key!r} was used with other parameters")
-        self.key = key
+class Conflict(CallbridgeError):
+    """A write lost a race: another transaction stored the same unique key first."""
 
 
 class StoreUnavailable(CallbridgeError, RuntimeError):
     """The database cannot be reached right now (the API answers 503)."""
-
-
-class QueueFull(CallbridgeError):
-    """The account already has as many requests waiting as it may (HTTP 429)."""
-
-    def __init__(self, waiting: int) -> None:
-        super().__init__(f"{waiting} calls are already waiting for this account")
-        self.waiting = waiting
-
-
-class InsufficientCredit(CallbridgeError):
-    """The account's credit is used up (HTTP 402)."""
 
 
 class NotInProgress(CallbridgeError, ValueError):

@@ -16,13 +16,9 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from engine.bootstrap import Service
 from engine.domain.phone import PhoneNumber, parse_number
-from engine.errors import (
-    IdempotencyConflict,
-    InsufficientCredit,
-    InvalidPhoneNumber,
-    QueueFull,
-    StoreUnavailable,
-)
+from engine.domain.rules import Refusal
+from engine.errors import InvalidPhoneNumber, StoreUnavailable
+from engine.service.calls import CallRequest, Refused
 from web.messages import Lang, message, reason
 
 __all__ = ["answer", "bp", "message", "reason"]
@@ -157,27 +153,33 @@ def register_call() -> Response:
         received["remote_addr"] = request.remote_addr
         key = _idempotency_key(data, lang)
         fingerprint = (caller.e164, callee.e164, duration, lang)
-        call_id = engine.register_call(
-            account_id=account.id,
-            caller=caller,
-            callee=callee,
-            duration=duration,
-            lang=lang,
-            request=received,
-            check_limits=account.limited,
-            idempotency=(key, _digest(fingerprint)) if key else None,
+        outcome = engine.register_call(
+            CallRequest(
+                account_id=account.id,
+                caller=caller,
+                callee=callee,
+                duration=duration,
+                lang=lang,
+                request=received,
+                idempotency=(key, _digest(fingerprint)) if key else None,
+                check_limits=account.limited,
+            )
         )
     except ApiError as exc:
         return answer(exc.status, False, exc.text)
-    except QueueFull as exc:
-        response = answer(429, False, message("queue_full", lang, waiting=exc.waiting))
+    if isinstance(outcome, Refused):
+        return _refused(outcome, lang)
+    return answer(200, True, message("received", lang), id=outcome.id)
+
+
+def _refused(refused: Refused, lang: Lang) -> Response:
+    if refused.reason is Refusal.QUEUE_FULL:
+        response = answer(429, False, message("queue_full", lang, waiting=refused.waiting))
         response.headers["Retry-After"] = "5"
         return response
-    except InsufficientCredit:
+    if refused.reason is Refusal.NO_CREDIT:
         return answer(402, False, message("no_credit", lang))
-    except IdempotencyConflict:
-        return answer(422, False, message("idempotency", lang))
-    return answer(200, True, message("received", lang), id=call_id)
+    return answer(422, False, message("idempotency", lang))
 
 
 def _idempotency_key(data: dict[str, Any], lang: Lang) -> str | None:

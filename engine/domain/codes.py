@@ -36,6 +36,12 @@ class StatusCode(IntEnum):
 
 
 FINAL_CODES = frozenset(c for c in StatusCode if c.is_final)
+# A call is in progress until its final code (queued calls included); it is active
+# (dialling or talking, so it counts against an account's concurrency) from code 0 on.
+IN_PROGRESS_STATES = frozenset(c for c in StatusCode if not c.is_final)
+ACTIVE_STATES = frozenset(
+    {StatusCode.CALLS_STARTING, StatusCode.CALLER_CONNECTED, StatusCode.CALLEE_CONNECTED}
+)
 
 
 class Cause(IntEnum):

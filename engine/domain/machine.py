@@ -20,6 +20,8 @@ STATES = [s.name for s in S]
 # (trigger, sources, dest). Dest None = internal transition (audit only, no state change).
 TRANSITIONS: list[tuple[str, list[S], S | None]] = [
     ("start", [S.REGISTERED], S.CALLS_STARTING),
+    # A queued call whose account has no credit left when its turn comes is not dialled.
+    ("no_credit", [S.REGISTERED], S.OUT_OF_CREDITS),
     ("caller_ringing", [S.CALLS_STARTING], None),
     ("caller_answered", [S.CALLS_STARTING], S.CALLER_CONNECTED),
     ("caller_busy", [S.CALLS_STARTING], S.CALLER_BUSY),

@@ -19,16 +19,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import Engine
-
 from engine.config import NotificationSettings
 from engine.domain.codes import StatusCode
 from engine.errors import StoreUnavailable, WebhookError
 from engine.notifications.http import WebhookClient
 from engine.store import outbox
-from engine.store.database import transaction
-from engine.store.group_commit import GroupCommit
 from engine.store.outbox import AttemptResult, Outgoing
+from engine.store.unit_of_work import Store
 
 log = logging.getLogger("callbridge.notifications")
 
@@ -64,18 +61,17 @@ class NotificationSender:
 
     def __init__(
         self,
-        db: Engine,
+        store: Store,
         settings: NotificationSettings,
         clock: Callable[[], float] = time.time,
         client: WebhookClient | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        self.db = db
+        self.store = store
         self.settings = settings
         self.clock = clock
         self.client = client or WebhookClient(settings.timeout, USER_AGENT)
         self._pool = ThreadPoolExecutor(settings.senders, thread_name_prefix="notify")
-        self._group = GroupCommit(db)
         self._in_flight = 0
         self._lock = threading.Lock()
         self._rng = rng or random.Random()
@@ -88,14 +84,13 @@ class NotificationSender:
         if free > 0:
             now = self.clock()
             lease = self.settings.timeout + 10.0
-            with transaction(self.db) as conn:
-                items = outbox.claim_ready(conn, now, min(free, self.settings.batch), lease)
+            limit = min(free, self.settings.batch)
+            items = self.store.run(lambda tx: outbox.claim_ready(tx.conn, now, limit, lease))
             for item in items:
                 with self._lock:
                     self._in_flight += 1
                 self._pool.submit(self._deliver_and_settle, item)
-        with self.db.connect() as conn:
-            return outbox.next_ready(conn)
+        return self.store.read(lambda tx: outbox.next_ready(tx.conn))
 
     def _deliver_and_settle(self, item: Outgoing) -> None:
         try:
@@ -149,8 +144,8 @@ class NotificationSender:
         for pause in (0.5, 1, 2, 4, 8, 15, 30, 30, 30, 30):
             try:
                 # Concurrent senders' records share a transaction (group commit).
-                self._group.run(
-                    lambda conn: outbox.record_attempt(conn, item, result, next_attempt_at=nxt),
+                self.store.run(
+                    lambda tx: outbox.record_attempt(tx.conn, item, result, next_attempt_at=nxt),
                     key=item.call_id,
                 )
                 return
@@ -163,4 +158,3 @@ class NotificationSender:
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.client.close()
-        self._group.close()

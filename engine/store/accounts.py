@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import base64
-import contextlib
-import hashlib
-import hmac
 import secrets
-import threading
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, insert, null, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -25,6 +19,9 @@ from engine.domain.policy import zone
 from engine.errors import AccountExists, AccountNotFound
 from engine.store.database import reading, transaction
 from engine.store.schema import account
+
+if TYPE_CHECKING:
+    from engine.store.unit_of_work import Tx
 
 _hasher = PasswordHasher()
 
@@ -208,113 +205,9 @@ def _update_account(db: Engine, username: str, values: dict[str, Any]) -> None:
             raise AccountNotFound(username)
 
 
-class CredentialChecker:
-    """Verifies (username, password) pairs; caches verified pairs briefly (DESIGN §7).
-
-    The cache key is an HMAC of the pair under a per-process random key, so the plain
-    password is never kept. Failures are never cached. ``ttl`` bounds how long a
-    disabled account or a changed password may still be accepted by this process.
-
-    When an entry runs out, the account row is read again; if it still holds the hash
-    the pair was verified against, the pair still verifies (argon2 is deterministic for
-    a given hash) and only the row's other fields are taken anew. Only a new hash costs
-    argon2 again. Concurrent checks of one pair wait for a single check: before this,
-    every request in flight when an entry ran out hashed at once (~180 ms of CPU each,
-    every ``ttl`` seconds; docs/benchmarks.md, session 5).
-    """
-
-    def __init__(
-        self, db: Engine, ttl: float = 60.0, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._db = db
-        self._ttl = ttl
-        self._clock = clock
-        self._key = secrets.token_bytes(32)
-        self._cache: dict[bytes, _Verified] = {}
-        self._checks: weakref.WeakValueDictionary[bytes, _Check] = weakref.WeakValueDictionary()
-        self._lock = threading.Lock()
-        self.hashes = 0  # argon2 verifications run (tests read it)
-
-    def verify(self, username: str, password: str) -> Account | None:
-        key = hmac.new(
-            self._key, username.encode() + b"\0" + password.encode(), hashlib.sha256
-        ).digest()
-        with self._lock:
-            hit = self._cache.get(key)
-        if hit is not None and hit.until > self._clock():
-            return hit.account
-        if self._ttl <= 0:  # nothing is kept: waiting for another check would not help
-            return self._check(key, username, password, None, self._clock())
-        with self._lock:
-            check = self._checks.get(key)
-            if check is None:
-                check = self._checks[key] = _Check()
-        with check.lock:  # one check of this pair at a time; the others then find its entry
-            with self._lock:
-                hit = self._cache.get(key)
-            now = self._clock()
-            if hit is not None and hit.until > now:
-                return hit.account
-            return self._check(key, username, password, hit, now)
-
-    def _check(
-        self, key: bytes, username: str, password: str, seen: _Verified | None, now: float
-    ) -> Account | None:
-        with reading(self._db) as conn:
-            row = (
-                conn.execute(select(account).where(account.c.username == username))
-                .mappings()
-                .first()
-            )
-        if row is None:
-            self._hashed()
-            _hasher_dummy_verify(password)  # same cost whether or not the user exists
-            return None
-        stored = str(row["password_hash"])
-        if seen is None or not hmac.compare_digest(seen.password_hash, stored):
-            self._hashed()
-            try:
-                _hasher.verify(stored, password)
-            except (VerificationError, InvalidHashError):
-                return None
-        found = _account(row)
-        if found.disabled:
-            return None
-        if self._ttl > 0:
-            with self._lock:
-                if len(self._cache) > 10_000:
-                    self._cache.clear()
-                self._cache[key] = _Verified(now + self._ttl, found, stored)
-        return found
-
-    def _hashed(self) -> None:
-        with self._lock:
-            self.hashes += 1
-
-    def forget(self) -> None:
-        with self._lock:
-            self._cache.clear()
-
-
-@dataclass(frozen=True, slots=True)
-class _Verified:
-    until: float
-    account: Account
-    password_hash: str  # the hash the pair was verified against
-
-
-class _Check:
-    """The lock of one pair's check (weakly held: gone once nobody waits on it)."""
-
-    __slots__ = ("__weakref__", "lock")
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-
-
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
-
-
-def _hasher_dummy_verify(password: str) -> None:
-    with contextlib.suppress(VerificationError):
-        _hasher.verify(_DUMMY_HASH, password)
+def for_login(tx: Tx, username: str) -> tuple[Account, str] | None:
+    """The account and its stored password hash (one indexed read), or None."""
+    row = tx.conn.execute(select(account).where(account.c.username == username)).mappings().first()
+    if row is None:
+        return None
+    return _account(row), str(row["password_hash"])

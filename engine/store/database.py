@@ -13,8 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import QueuePool
 
 from engine.errors import StoreUnavailable
@@ -25,12 +27,19 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+DEFAULT_BUSY_TIMEOUT = 5.0
+
+
+def make_engine(
+    url: str, *, pool_size: int = 10, busy_timeout: float = DEFAULT_BUSY_TIMEOUT
+) -> Engine:
     """Create the engine; SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE``.
 
     ``BEGIN IMMEDIATE`` takes SQLite's write lock at the start of every transaction, so
-    the read-then-write of ``apply_event`` cannot deadlock on a lock upgrade; it is the
-    SQLite stand-in for ``SELECT ... FOR UPDATE``.
+    the read-then-write of a unit of work cannot deadlock on a lock upgrade; it is the
+    SQLite stand-in for ``SELECT ... FOR UPDATE``. ``busy_timeout`` bounds how long a
+    transaction waits for the database (SQLite's lock, a pooled or new PostgreSQL
+    connection) before it fails with :class:`StoreUnavailable`.
     """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
@@ -47,7 +56,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             # transaction, so rotating through the pool read the pages of every commit
             # again from the file.
             pool_use_lifo=True,
-            connect_args={"timeout": 30, "check_same_thread": False},
+            pool_timeout=busy_timeout,
+            connect_args={"timeout": busy_timeout, "check_same_thread": False},
         )
 
         @event.listens_for(engine, "connect")
@@ -57,7 +67,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             if on_file:  # routine checkpoints run off the commit path (store/checkpoint.py)
                 cur.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")
             cur.close()
@@ -67,6 +77,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             # Straight to the driver: this runs for every transaction.
             conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
 
+        _BUSY_TIMEOUTS[engine] = busy_timeout
         if on_file:
             wal_path, writers = str(Path(path).resolve()), _write_lock(engine)
             event.listen(engine, "commit", lambda _conn: checkpointer.committed(wal_path, writers))
@@ -74,12 +85,17 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("postgres://"):  # the spelling many hosting providers print
+        url = "postgresql+psycopg://" + url.removeprefix("postgres://")
     engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size * 2,
         pool_recycle=1800,
+        pool_timeout=busy_timeout,
+        connect_args={"connect_timeout": max(1, round(busy_timeout))},
     )
+    _BUSY_TIMEOUTS[engine] = busy_timeout
     _ping_when_idle(engine)
     return engine
 
@@ -140,13 +156,33 @@ def _write_lock(engine: Engine) -> threading.Lock | contextlib.nullcontext[None]
     return lock
 
 
+_BUSY_TIMEOUTS: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def _writing(engine: Engine) -> Iterator[None]:
+    """Hold this process's write lock of ``engine`` (SQLite), at most its busy timeout."""
+    lock = _write_lock(engine)
+    if isinstance(lock, contextlib.nullcontext):
+        yield
+        return
+    if not lock.acquire(timeout=_BUSY_TIMEOUTS.get(engine, DEFAULT_BUSY_TIMEOUT)):
+        raise StoreUnavailable("the database is busy: another writer held it too long")
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Connection]:
-    """One unit of work: commits on success, rolls back on any exception.
+    """A transaction of its own: commits on success, rolls back on any exception.
 
     Connection-level database failures are translated to :class:`StoreUnavailable`.
+    Units of work use :class:`engine.store.unit_of_work.Store` instead; this is for the
+    store's own maintenance and for the operator's commands.
     """
-    with _translated(), _write_lock(engine), engine.begin() as conn:
+    with translated(), _writing(engine), engine.begin() as conn:
         yield conn
 
 
@@ -166,6 +202,7 @@ class KeptConnection:
         self.engine = engine
         self._keep = is_sqlite(engine)
         self._conn: Connection | None = None
+        self._guard = threading.Lock()  # held while the connection is in use
         _KEPT.add(self)
 
     @contextmanager
@@ -175,7 +212,7 @@ class KeptConnection:
             with transaction(self.engine) as conn:
                 yield conn
             return
-        with _translated(), _write_lock(self.engine):
+        with translated(), _writing(self.engine), self._guard:
             if self._conn is None or self._conn.closed or self._conn.invalidated:
                 self._conn = self.engine.connect()
             conn = self._conn
@@ -183,11 +220,16 @@ class KeptConnection:
                 with conn.begin():
                     yield conn
             except BaseException:
-                self.close()
+                self._drop()
                 raise
 
     def close(self) -> None:
-        """Give the connection back to the pool (a later transaction takes a new one)."""
+        """Give the connection back to the pool (a later transaction takes a new one);
+        a transaction in progress finishes first."""
+        with self._guard:
+            self._drop()
+
+    def _drop(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
@@ -214,15 +256,25 @@ if hasattr(os, "register_at_fork"):
 @contextmanager
 def reading(engine: Engine) -> Iterator[Connection]:
     """A connection for reads, with the same error translation as :func:`transaction`."""
-    with _translated(), engine.connect() as conn:
+    with translated(), engine.connect() as conn:
         yield conn
 
 
 @contextmanager
-def _translated() -> Iterator[None]:
-    """Database errors that mean "the store is not reachable" become StoreUnavailable."""
+def translated() -> Iterator[None]:
+    """Database errors that mean "the store is not reachable" become StoreUnavailable.
+
+    Errors raised by the driver itself (SQLite's ``BEGIN IMMEDIATE`` runs on the driver's
+    connection, outside SQLAlchemy) are translated the same way.
+    """
     try:
         yield
+    except sqlite3.OperationalError as exc:
+        if _unreachable(str(exc)):
+            raise StoreUnavailable(str(exc)) from exc
+        raise
+    except psycopg.OperationalError as exc:
+        raise StoreUnavailable(str(exc)) from exc
     except OperationalError as exc:
         if _is_connection_problem(exc):
             raise StoreUnavailable(str(exc.orig)) from exc
@@ -231,12 +283,18 @@ def _translated() -> Iterator[None]:
         if exc.connection_invalidated:
             raise StoreUnavailable(str(exc.orig)) from exc
         raise
+    except PoolTimeout as exc:
+        raise StoreUnavailable(f"no database connection free: {exc}") from exc
 
 
 def _is_connection_problem(exc: OperationalError) -> bool:
-    if exc.connection_invalidated:
+    if exc.connection_invalidated or isinstance(exc.orig, psycopg.OperationalError):
         return True
-    text = str(exc.orig).lower()
+    return _unreachable(str(exc.orig))
+
+
+def _unreachable(message: str) -> bool:
+    text = message.lower()
     return any(
         s in text
         for s in (
@@ -247,5 +305,7 @@ def _is_connection_problem(exc: OperationalError) -> bool:
             "could not connect",
             "unable to open database",
             "database is locked",
+            "database is busy",
+            "database table is locked",
         )
     )

@@ -1,130 +1,122 @@
 """Group commit: concurrent units of work share one transaction.
 
-A caller of :meth:`GroupCommit.run` blocks until its work is committed, exactly as with
-a transaction of its own, and gets its result (or its exception). When work arrives
-while a transaction is in flight, the next caller to find the queue free (the leader)
-runs everything queued in one transaction, ordered by ``key`` (the call id: concurrent
-groups on PostgreSQL then always lock calls in the same order and cannot deadlock) and,
-for equal keys, in arrival order. If the group fails, each unit is retried in a
-transaction of its own, so one bad unit never sinks the others.
+A caller of :meth:`GroupCommit.run` blocks until its unit is committed, exactly as with
+a transaction of its own, and gets its result (or its exception). Units that arrive
+while a transaction is in flight wait in a queue; the next caller to find nobody
+leading becomes the leader and runs the queued units (at most ``max_group``) in one
+transaction, ordered by ``key`` (the call id: concurrent groups on PostgreSQL then lock
+calls in the same order and cannot deadlock) and, for equal keys, in arrival order.
 
-With a ``batch`` factory, units may keep rows back in the group's batch
-(:attr:`GroupCommit.batch`), written with one statement per kind of row before the
-commit (the engine's events use it: engine/lifecycle.py ``Writes``).
+The leader returns as soon as the group holding its own unit is committed, and hands
+leadership to one of the callers still waiting: nobody works for the others for longer
+than it takes to reach its own unit.
 
-This is what lets SQLite's single writer and PostgreSQL's round trips serve many
-concurrent carrier events and API requests (docs/benchmarks.md).
+Refusals are values a unit returns, not exceptions, so they roll nothing back. If a
+group raises (a bug, a constraint, the store going away), each of its units is retried
+in a transaction of its own, so one bad unit never sinks the others.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
-from typing import Any, Protocol, TypeVar
+from contextlib import AbstractContextManager
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, Engine
-
-from engine.store.database import KeptConnection
+from sqlalchemy import Connection
 
 T = TypeVar("T")
-Work = Callable[[Connection], Any]
 
 MAX_GROUP = 64
 
+# Runs the units of one group in the group's transaction and returns their results.
+RunUnits = Callable[[Connection, list[Callable[..., Any]]], list[Any]]
 
-class Batch(Protocol):
-    """Rows the units of a group keep back and write together before the commit."""
 
-    def flush(self, conn: Connection) -> None: ...
+class _Unit(Generic[T]):
+    __slots__ = ("done", "error", "key", "result", "work")
+
+    def __init__(self, key: int, work: Callable[..., T]) -> None:
+        self.key = key
+        self.work = work
+        self.done = False
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+    def outcome(self) -> T:
+        if self.error is not None:
+            raise self.error
+        return self.result  # type: ignore[return-value]
 
 
 class GroupCommit:
+    """Runs units of work in shared transactions opened by ``begin``."""
+
     def __init__(
         self,
-        db: Engine,
+        begin: Callable[[], AbstractContextManager[Connection]],
+        run_units: RunUnits,
         max_group: int = MAX_GROUP,
-        batch: Callable[[], Batch] | None = None,
     ) -> None:
-        self.db = db
-        self._writer = KeptConnection(db)  # only the leader writes, one group at a time
+        self._begin = begin
+        self._run_units = run_units
         self.max_group = max_group
-        self._new_batch = batch
-        # The running transaction's batch (only the leader thread runs units, one
-        # group at a time, so units read it while they run).
-        self.batch: Any = None
-        self._lock = threading.Lock()
-        self._queue: list[tuple[int, Work, Future[Any]]] = []
+        self._cond = threading.Condition()
+        self._queue: list[_Unit[Any]] = []
         self._leading = False
-        self._close_when_done = False
         self.commits = 0  # transactions committed (benchmarks and tests read it)
 
-    def run(self, work: Callable[[Connection], T], key: int = 0) -> T:
-        """Run ``work(conn)`` in a transaction; return its result once committed."""
-        future: Future[T] = Future()
-        with self._lock:
-            self._queue.append((key, work, future))
-            lead = not self._leading
-            if lead:
-                self._leading = True
-        if lead:
-            self._lead()
-        return future.result()
-
-    def close(self) -> None:
-        """Give back the leader's connection (a later group takes a new one); a leader
-        at work gives it back when it is done."""
-        with self._lock:
-            if self._leading:
-                self._close_when_done = True
-            else:
-                self._writer.close()
-
-    def _lead(self) -> None:
-        while True:
-            with self._lock:
-                group = self._queue[: self.max_group]
-                del self._queue[: self.max_group]
-                if not group:
-                    self._leading = False
-                    if self._close_when_done:
-                        self._close_when_done = False
-                        self._writer.close()
-                    return
-            self._commit(group)
-
-    def _commit(self, group: list[tuple[int, Work, Future[Any]]]) -> None:
-        ordered = sorted(group, key=lambda item: item[0])  # stable: keeps arrival order
+    def run(self, work: Callable[..., T], key: int = 0) -> T:
+        """Run ``work`` in a transaction; return its result once committed."""
+        unit: _Unit[T] = _Unit(key, work)
+        with self._cond:
+            self._queue.append(unit)
+            while not unit.done and self._leading:
+                self._cond.wait()
+            if unit.done:
+                return unit.outcome()
+            self._leading = True
         try:
-            with self._writer.transaction() as conn:
-                results = self._run_units(conn, [work for _, work, _ in ordered])
+            while not unit.done:
+                with self._cond:
+                    group = self._queue[: self.max_group]
+                    del self._queue[: self.max_group]
+                self._commit(group)
+                with self._cond:
+                    self._cond.notify_all()
+        finally:
+            with self._cond:
+                self._leading = False
+                self._cond.notify_all()  # one waiter takes over
+        return unit.outcome()
+
+    def _commit(self, group: list[_Unit[Any]]) -> None:
+        ordered = sorted(group, key=lambda unit: unit.key)  # stable: keeps arrival order
+        try:
+            with self._begin() as conn:
+                results = self._run_units(conn, [unit.work for unit in ordered])
         except BaseException as exc:
             if len(ordered) == 1:
-                ordered[0][2].set_exception(exc)
+                _settle(ordered[0], error=exc)
                 return
-            for _, work, future in ordered:
-                self._commit_alone(work, future)
+            for unit in ordered:
+                self._commit_alone(unit)
             return
         self.commits += 1
-        for (_, _, future), result in zip(ordered, results, strict=True):
-            future.set_result(result)
+        for unit, result in zip(ordered, results, strict=True):
+            _settle(unit, result=result)
 
-    def _commit_alone(self, work: Work, future: Future[Any]) -> None:
+    def _commit_alone(self, unit: _Unit[Any]) -> None:
         try:
-            with self._writer.transaction() as conn:
-                (result,) = self._run_units(conn, [work])
+            with self._begin() as conn:
+                (result,) = self._run_units(conn, [unit.work])
         except BaseException as exc:
-            future.set_exception(exc)
+            _settle(unit, error=exc)
             return
         self.commits += 1
-        future.set_result(result)
+        _settle(unit, result=result)
 
-    def _run_units(self, conn: Connection, works: list[Work]) -> list[Any]:
-        self.batch = self._new_batch() if self._new_batch is not None else None
-        try:
-            results = [work(conn) for work in works]
-            if self.batch is not None:
-                self.batch.flush(conn)
-            return results
-        finally:
-            self.batch = None
+
+def _settle(unit: _Unit[Any], *, result: Any = None, error: BaseException | None = None) -> None:
+    unit.result, unit.error = result, error
+    unit.done = True

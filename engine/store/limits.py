@@ -1,34 +1,26 @@
-"""Account limits inside the engine's transactions: credit, concurrency, call rate, queue.
+"""Account limits as the rules read them: credit, concurrency, call rate, queue.
 
-Every function here runs in the caller's transaction and locks the account row where it
-reads-then-writes it, always after the call row (the engine's one lock order).
+Reads return plain values (engine/domain/rules.py decides what they mean); the writes
+hold and settle credit. Every function runs in the caller's transaction and locks the
+account row where it reads-then-writes it, always after the call row (the store's one
+lock order).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from engine.domain.codes import ACTIVE_STATES
 from engine.domain.codes import StatusCode as S
-from engine.errors import InsufficientCredit, QueueFull
+from engine.domain.rules import AccountLimits, rate_window
 from engine.store.schema import account, call, credit_ledger
 
-ACTIVE = (int(S.CALLS_STARTING), int(S.CALLER_CONNECTED), int(S.CALLEE_CONNECTED))
+if TYPE_CHECKING:
+    from engine.store.unit_of_work import Tx
 
-
-@dataclass(frozen=True, slots=True)
-class AccountLimits:
-    credit_seconds: int | None
-    credit_reserved: int
-    max_concurrent: int | None
-    calls_per_second: float | None
-    queue_limit: int | None
-
-    @property
-    def throttled(self) -> bool:
-        return self.max_concurrent is not None or self.calls_per_second is not None
+_ACTIVE = sorted(int(s) for s in ACTIVE_STATES)
 
 
 def read_limits(conn: Connection, account_id: int, *, lock: bool = False) -> AccountLimits:
@@ -45,82 +37,72 @@ def read_limits(conn: Connection, account_id: int, *, lock: bool = False) -> Acc
     return AccountLimits(*row)
 
 
-def check_registration(conn: Connection, account_id: int, default_queue_limit: int) -> None:
-    """Refuse a new request when the credit is gone or the queue is full."""
-    limits = read_limits(conn, account_id)
-    if limits.credit_seconds is not None and limits.credit_seconds - limits.credit_reserved <= 0:
-        raise InsufficientCredit(f"account {account_id} has no credit left")
-    if limits.throttled:
-        bound = limits.queue_limit if limits.queue_limit is not None else default_queue_limit
-        waiting = conn.execute(
+def for_registration(tx: Tx, account_id: int) -> tuple[AccountLimits, int]:
+    """The account's limits and how many of its requests wait, as a new one arrives."""
+    tx.flush()  # the queue count must see the calls kept back
+    return read_limits(tx.conn, account_id), waiting_calls(tx.conn, account_id)
+
+
+def waiting_calls(conn: Connection, account_id: int) -> int:
+    """Requests of the account accepted and not dialled yet (its queue)."""
+    return int(
+        conn.execute(
             select(func.count())
             .select_from(call)
             .where(call.c.account_id == account_id, call.c.state == int(S.REGISTERED))
         ).scalar_one()
-        if waiting >= bound:
-            raise QueueFull(waiting)
+    )
 
 
-def admit(conn: Connection, account_id: int, now: float, poll: float) -> float | None:
-    """May a call of this account start dialling now? None if so, else when to ask again."""
-    limits = read_limits(conn, account_id, lock=True)
-    if not limits.throttled:
-        return None
-    if limits.max_concurrent is not None:
-        active = conn.execute(
+def active_calls(conn: Connection, account_id: int) -> int:
+    return int(
+        conn.execute(
             select(func.count())
             .select_from(call)
-            .where(call.c.account_id == account_id, call.c.state.in_(ACTIVE))
+            .where(call.c.account_id == account_id, call.c.state.in_(_ACTIVE))
         ).scalar_one()
-        if active >= limits.max_concurrent:
-            return now + poll
-    if limits.calls_per_second is not None:
-        window = max(1.0, 1.0 / limits.calls_per_second)
-        allowed = max(1, math.floor(limits.calls_per_second * window))
-        recent = (
-            conn.execute(
-                select(call.c.started_at)
-                .where(call.c.account_id == account_id, call.c.started_at > now - window)
-                .order_by(call.c.started_at)
-            )
-            .scalars()
-            .all()
-        )
-        if len(recent) >= allowed:
-            return max(recent[len(recent) - allowed] + window, now + 0.001)
-    return None
-
-
-def reserve_talk(conn: Connection, account_id: int, duration: int) -> int | None:
-    """Hold credit for a call that just bridged; returns its talk limit (None: unlimited)."""
-    limits = read_limits(conn, account_id, lock=True)
-    if limits.credit_seconds is None:
-        return None
-    available = max(0, limits.credit_seconds - limits.credit_reserved)
-    talk = min(duration, available)
-    conn.execute(
-        update(account)
-        .where(account.c.id == account_id)
-        .values(credit_reserved=account.c.credit_reserved + talk)
     )
-    return talk
 
 
-def settle_talk(
+def recent_starts(
+    conn: Connection, account_id: int, now: float, calls_per_second: float
+) -> list[float]:
+    """Start times of the account's calls inside the rate window, oldest first."""
+    window, _ = rate_window(calls_per_second)
+    return [
+        float(t)
+        for t in conn.execute(
+            select(call.c.started_at)
+            .where(call.c.account_id == account_id, call.c.started_at > now - window)
+            .order_by(call.c.started_at)
+        ).scalars()
+    ]
+
+
+def hold_credit(conn: Connection, account_id: int, seconds: int) -> None:
+    """Hold credit for a call that just bridged."""
+    if seconds:
+        conn.execute(
+            update(account)
+            .where(account.c.id == account_id)
+            .values(credit_reserved=account.c.credit_reserved + seconds)
+        )
+
+
+def settle_credit(
     conn: Connection,
     *,
     account_id: int,
     call_id: int,
     attempt: int,
-    talked: float,
-    talk_limit: int,
+    seconds: int,
+    released: int,
     now: float,
-) -> int:
-    """Debit what was talked (whole seconds, at most the reservation) and free the hold.
+) -> None:
+    """Debit ``seconds`` and free the ``released`` hold.
 
     The ledger's unique (call, attempt) key makes the debit happen exactly once.
     """
-    seconds = min(talk_limit, max(0, math.ceil(talked - 1e-6)))
     conn.execute(
         insert(credit_ledger).values(
             account_id=account_id, call_id=call_id, attempt=attempt, seconds=seconds, at=now
@@ -131,7 +113,7 @@ def settle_talk(
         .where(account.c.id == account_id)
         .values(
             credit_seconds=account.c.credit_seconds - seconds,
-            credit_reserved=account.c.credit_reserved - talk_limit,
+            credit_reserved=account.c.credit_reserved - released,
         )
     )
     conn.execute(
@@ -139,4 +121,3 @@ def settle_talk(
         .where(call.c.id == call_id)
         .values(charged_seconds=call.c.charged_seconds + seconds)
     )
-    return seconds

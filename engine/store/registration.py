@@ -1,7 +1,7 @@
 """The rows of an accepted call request: the call, its start timer, its Idempotency-Key.
 
 Registrations that arrive together share their group's transaction
-(engine/group_commit.py) and are written with one multi-row INSERT per table, whatever
+(engine/store/group_commit.py) and are written with one multi-row INSERT per table, whatever
 their number: a group of eight costs the driver the same handful of steps as one.
 """
 
@@ -9,50 +9,48 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select, text
 
 from engine.domain.codes import StatusCode as S
 from engine.domain.phone import PhoneNumber
-from engine.errors import IdempotencyConflict
+from engine.domain.rules import TimerKind
 from engine.store import timers
 from engine.store.prepared import MultiRowInsert
 from engine.store.schema import call, idempotency_key, timer
 
-START = "start"  # the timer that dials a call's first attempt
+if TYPE_CHECKING:
+    from engine.store.unit_of_work import Tx
 
 
 @dataclass(slots=True)
 class NewCall:
     """An accepted request; ``id`` is known once its rows are written."""
 
-    values: dict[str, Any]  # the call row, without its id; empty for a repeat
+    values: dict[str, Any]  # the call row, without its id
     idempotency: tuple[str, str] | None = None  # (key, hash of the request)
     id: int = 0
 
-    @property
-    def start_at(self) -> float | None:
-        """When dialling starts; None for a repeated Idempotency-Key (nothing new to do)."""
-        return self.values["created_at"] if self.values else None
 
-
-def repeat_of(conn: Connection, account_id: int, idempotency: tuple[str, str]) -> NewCall | None:
-    """The call this Idempotency-Key registered before, if any.
-
-    Raises :class:`IdempotencyConflict` when the key came with other parameters.
-    """
-    seen = conn.execute(
+def key_used(tx: Tx, account_id: int, key: str) -> tuple[int, str] | None:
+    """The call an Idempotency-Key registered before, and the hash of that request."""
+    seen = tx.conn.execute(
         select(idempotency_key.c.call_id, idempotency_key.c.request_hash).where(
             idempotency_key.c.account_id == account_id,
-            idempotency_key.c.key == idempotency[0],
+            idempotency_key.c.key == key,
         )
     ).first()
     if seen is None:
         return None
-    if seen.request_hash != idempotency[1]:
-        raise IdempotencyConflict(idempotency[0])
-    return NewCall({}, id=int(seen.call_id))
+    return int(seen.call_id), str(seen.request_hash)
+
+
+def add(tx: Tx, values: dict[str, Any], idempotency: tuple[str, str] | None) -> NewCall:
+    """Keep a new call back in the transaction's batch; its ``id`` is set at the flush."""
+    new = NewCall(values, idempotency)
+    tx.writes.new_calls.append(new)
+    return new
 
 
 def call_values(
@@ -92,11 +90,11 @@ def write(conn: Connection, new_calls: list[NewCall]) -> None:
         [
             timers.timer_row(
                 call_id=new.id,
-                kind=START,
+                kind=TimerKind.START,
                 attempt=1,
                 due_at=new.values["created_at"],
                 now=new.values["created_at"],
-                key=f"{new.id}:1:{START}",
+                key=f"{new.id}:1:{TimerKind.START.value}",
             )
             for new in new_calls
         ],

@@ -6,14 +6,19 @@ import json
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, func, null, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from engine.domain.rules import TimerKind
 from engine.store.prepared import Prepared
 from engine.store.schema import timer
+from engine.store.states import TimerState
+
+if TYPE_CHECKING:
+    from engine.store.unit_of_work import Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +74,10 @@ def timer_row(
 ) -> dict[str, Any]:
     return {
         "call_id": call_id,
-        "kind": kind,
+        "kind": str(kind),
         "attempt": attempt,
         "due_at": due_at,
-        "state": "pending",
+        "state": TimerState.PENDING.value,
         "dedupe_key": key,
         "payload": json.dumps(payload or {}),  # JSON as text: rows go straight to the driver
         "tries": 0,
@@ -136,10 +141,10 @@ def cancel_statement(
         _CANCELS[key] = stmt
     params: dict[str, Any] = {
         "c_call_id": call_id,
-        "c_state": "cancelled",
-        "c_pending": "pending",
-        "c_running": "running",
-        **{f"c_kind{i}": kind for i, kind in enumerate(kinds)},
+        "c_state": TimerState.CANCELLED.value,
+        "c_pending": TimerState.PENDING.value,
+        "c_running": TimerState.RUNNING.value,
+        **{f"c_kind{i}": str(kind) for i, kind in enumerate(kinds)},
     }
     if attempt is not None:
         params["c_attempt"] = attempt
@@ -147,7 +152,7 @@ def cancel_statement(
 
 
 def lock_due(
-    conn: Connection, now: float, limit: int, lease: float, ids: list[int] | None = None
+    tx: Tx, now: float, limit: int, lease: float, ids: list[int] | None = None
 ) -> list[Due]:
     """Lock due timers for the caller's transaction: pending ones whose time has come, and
     running ones whose lease has expired (``ids`` restricts the choice).
@@ -160,24 +165,29 @@ def lock_due(
     token = secrets.token_hex(8)
     # Two queries, each served by its partial index (ix_timer_due, ix_timer_leased);
     # one OR would scan the table.
-    due = select(timer).where(timer.c.state == "pending", timer.c.due_at <= now)
-    expired = select(timer).where(timer.c.state == "running", timer.c.lease_until < now)
+    due = select(timer).where(timer.c.state == TimerState.PENDING, timer.c.due_at <= now)
+    expired = select(timer).where(timer.c.state == TimerState.RUNNING, timer.c.lease_until < now)
     rows: list[Any] = []
     for query in (due, expired):
         if ids is not None:
             query = query.where(timer.c.id.in_(ids))
         query = query.order_by(timer.c.due_at).limit(limit - len(rows))
-        if conn.dialect.name == "postgresql":
+        if tx.conn.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
-        rows += conn.execute(query).mappings().all()
+        rows += tx.conn.execute(query).mappings().all()
         if len(rows) >= limit:
             break
-    leased = [r["id"] for r in rows if r["kind"] == "hangup"]
+    leased = [r["id"] for r in rows if r["kind"] == TimerKind.HANGUP]
     if leased:
-        conn.execute(
+        tx.conn.execute(
             update(timer)
             .where(timer.c.id.in_(leased))
-            .values(state="running", claim=token, lease_until=now + lease, tries=timer.c.tries + 1)
+            .values(
+                state=TimerState.RUNNING,
+                claim=token,
+                lease_until=now + lease,
+                tries=timer.c.tries + 1,
+            )
         )
     return [
         Due(
@@ -194,36 +204,44 @@ def lock_due(
     ]
 
 
-def mark_done(conn: Connection, ids: list[int], now: float, result: str) -> None:
+def mark_done(tx: Tx, ids: list[int], now: float, result: str) -> None:
     """Finish timers this transaction holds locked (from :func:`lock_due`)."""
     if ids:
-        conn.execute(
+        tx.conn.execute(
             update(timer)
             .where(timer.c.id.in_(ids))
-            .values(state="done", fired_at=now, result=result, lease_until=None)
+            .values(state=TimerState.DONE, fired_at=now, result=result, lease_until=None)
         )
 
 
-def postpone(conn: Connection, timer_id: int, due_at: float, result: str) -> None:
+def postpone(tx: Tx, timer_id: int, due_at: float, result: str) -> None:
     """Move a locked timer later (pending again)."""
-    conn.execute(
+    tx.conn.execute(
         update(timer)
         .where(timer.c.id == timer_id)
-        .values(state="pending", due_at=due_at, result=result[:500], lease_until=None, claim=None)
+        .values(
+            state=TimerState.PENDING,
+            due_at=due_at,
+            result=result[:500],
+            lease_until=None,
+            claim=None,
+        )
     )
 
 
-def finish(conn: Connection, due: Due, now: float, result: str, state: str = "done") -> bool:
+def finish(tx: Tx, due: Due, now: float, result: str, state: str = TimerState.DONE) -> bool:
     """Mark a claimed timer finished; False when the claim was lost (re-scheduled or taken)."""
-    res = conn.execute(
+    res = tx.conn.execute(
         update(timer)
-        .where(timer.c.id == due.id, timer.c.state == "running", timer.c.claim == due.claim)
+        .where(
+            timer.c.id == due.id, timer.c.state == TimerState.RUNNING, timer.c.claim == due.claim
+        )
         .values(state=state, fired_at=now, result=result[:500], lease_until=None)
     )
     return bool(res.rowcount)
 
 
-def finish_many(conn: Connection, dues: list[Due], now: float, result: str) -> set[int]:
+def finish_many(tx: Tx, dues: list[Due], now: float, result: str) -> set[int]:
     """Mark claimed timers finished; returns the ids whose claim still held."""
     if not dues:
         return set()
@@ -231,29 +249,33 @@ def finish_many(conn: Connection, dues: list[Due], now: float, result: str) -> s
     done: set[int] = set()
     for claim in claims:
         ids = [due.id for due in dues if due.claim == claim]
-        rows = conn.execute(
+        rows = tx.conn.execute(
             update(timer)
-            .where(timer.c.id.in_(ids), timer.c.state == "running", timer.c.claim == claim)
-            .values(state="done", fired_at=now, result=result, lease_until=None)
+            .where(timer.c.id.in_(ids), timer.c.state == TimerState.RUNNING, timer.c.claim == claim)
+            .values(state=TimerState.DONE, fired_at=now, result=result, lease_until=None)
             .returning(timer.c.id)
         )
         done.update(int(r[0]) for r in rows)
     return done
 
 
-def release(conn: Connection, due: Due, retry_at: float, result: str) -> None:
+def release(tx: Tx, due: Due, retry_at: float, result: str) -> None:
     """Give a claimed timer back to be tried again at ``retry_at``."""
-    conn.execute(
+    tx.conn.execute(
         update(timer)
-        .where(timer.c.id == due.id, timer.c.state == "running", timer.c.claim == due.claim)
-        .values(state="pending", due_at=retry_at, result=result[:500], lease_until=None)
+        .where(
+            timer.c.id == due.id, timer.c.state == TimerState.RUNNING, timer.c.claim == due.claim
+        )
+        .values(state=TimerState.PENDING, due_at=retry_at, result=result[:500], lease_until=None)
     )
 
 
-def next_due(conn: Connection) -> float | None:
+def next_due(tx: Tx) -> float | None:
     """The earliest time a timer may become due (one round trip, two index lookups)."""
-    pending = select(func.min(timer.c.due_at).label("t")).where(timer.c.state == "pending")
-    leased = select(func.min(timer.c.lease_until).label("t")).where(timer.c.state == "running")
+    pending = select(func.min(timer.c.due_at).label("t")).where(timer.c.state == TimerState.PENDING)
+    leased = select(func.min(timer.c.lease_until).label("t")).where(
+        timer.c.state == TimerState.RUNNING
+    )
     both = union_all(pending, leased).subquery()
-    found = conn.execute(select(func.min(both.c.t))).scalar()
+    found = tx.conn.execute(select(func.min(both.c.t))).scalar()
     return float(found) if found is not None else None

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from engine.errors import StoreUnavailable
+
 log = logging.getLogger("callbridge.ticker")
 
 
@@ -109,6 +111,9 @@ class Ticker:
                 self._again = False
             try:
                 next_due = self._work()
+            except StoreUnavailable as exc:
+                log.warning("%s: store unavailable (%s); retrying", self.name, exc)
+                next_due = time.time() + self._retry_after
             except Exception:
                 log.exception("%s: work failed; retrying", self.name)
                 next_due = time.time() + self._retry_after

@@ -1,22 +1,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from engine.config import NotificationSettings, Settings, TimerSettings
 from engine.domain.events import Leg, LegEvent, LegEventKind
 from engine.domain.machine import CallMachine
 from engine.domain.phone import parse_number
+from engine.domain.rules import CallRules, Decision, RuleSettings, Trigger
 from engine.notifications.http import WebhookClient
 from engine.notifications.sender import NotificationSender
+from engine.service.calls import CallRequest, CallService, Refused, Registered, Wakers
+from engine.store import calls
 from engine.store.accounts import create_account
-from engine.store.database import transaction
-from engine.store.lifecycle import Applied, Lifecycle
+from engine.store.batch import Writes
 from engine.store.schema import call, call_event, notification, timer
+from engine.store.unit_of_work import Store, Tx
 from engine.timers.worker import TimerWorker
 from tests.support import FakeClock, Receiver, RecordingCarrier
 
@@ -28,41 +31,67 @@ class Harness:
     db: Engine
     clock: FakeClock
     carrier: RecordingCarrier
-    lifecycle: Lifecycle
+    store: Store
+    rules: CallRules
+    calls: CallService
     timers: TimerWorker
     sender: NotificationSender
     account_id: int
-    applied: list[Applied]
 
-    def register(
-        self, caller: str = "5320000001", callee: str = "5320000002", duration: int = 60
-    ) -> int:
-        with transaction(self.db) as conn:
-            call_id = self.lifecycle.register(
-                conn,
+    def request(
+        self,
+        caller: str = "5320000001",
+        callee: str = "5320000002",
+        duration: int = 60,
+        *,
+        check_limits: bool = False,
+    ) -> Registered | Refused:
+        return self.calls.register(
+            CallRequest(
                 account_id=self.account_id,
                 caller=parse_number(caller, "TR"),
                 callee=parse_number(callee, "TR"),
                 duration=duration,
                 lang="en",
                 request={"caller": caller, "callee": callee},
-            ).id
-        return call_id
+                check_limits=check_limits,
+            )
+        )
+
+    def register(
+        self, caller: str = "5320000001", callee: str = "5320000002", duration: int = 60
+    ) -> int:
+        outcome = self.request(caller, callee, duration)
+        assert isinstance(outcome, Registered), outcome
+        return outcome.id
 
     def event(
         self, call_id: int, leg: Leg, kind: LegEventKind, cause: int = 0, attempt: int = 1
-    ) -> Applied:
-        ev = LegEvent(call_id, attempt, leg, kind, cause, self.clock())
-        with transaction(self.db) as conn:
-            return self.lifecycle.apply(
-                conn,
-                call_id=call_id,
-                attempt=attempt,
-                trigger=ev.trigger,
-                cause=cause,
-                at=ev.at,
-                source="carrier",
-            )
+    ) -> Decision:
+        return self.calls.apply_event(LegEvent(call_id, attempt, leg, kind, cause, self.clock()))
+
+    def apply(
+        self,
+        call_id: int,
+        trigger: str,
+        *,
+        attempt: int = 1,
+        cause: int = 0,
+        source: str = "carrier",
+    ) -> Decision:
+        return self.calls.apply(call_id, Trigger(trigger, attempt, self.clock(), cause, source))
+
+    def apply_in(self, conn: Connection, call_id: int, trigger: str, attempt: int = 1) -> Decision:
+        """Apply a trigger inside a transaction the test holds (to test locking)."""
+        tx = Tx(conn, Writes())
+        decision = self.calls.decide(
+            tx, calls.lock_call(tx, call_id), Trigger(trigger, attempt, self.clock())
+        )
+        tx.flush()
+        return decision
+
+    def set_rules(self, **changes: Any) -> None:
+        self.rules.settings = replace(self.rules.settings, **changes)
 
     def state(self, call_id: int) -> int:
         with self.db.connect() as conn:
@@ -117,16 +146,17 @@ class Harness:
 def harness(db: Engine, receiver: Receiver) -> Iterator[Harness]:
     clock = FakeClock()
     account_id, _ = create_account(db, "acme", "correct horse", receiver.url)
-    machine = CallMachine()
-    lifecycle = Lifecycle(machine, clock, watchdog_seconds=120)
-    applied: list[Applied] = []
+    store = Store(db)
+    rules = CallRules(CallMachine(), RuleSettings(watchdog=120))
+    service = CallService(store, rules, clock, wakers=Wakers())
     carrier = RecordingCarrier()
-    timers = TimerWorker(db, lifecycle, carrier, TimerSettings(batch=50), clock, applied.append)
+    timers = TimerWorker(store, service, carrier, TimerSettings(batch=50), clock)
     settings = NotificationSettings(timeout=0.5, senders=4, jitter=0.0)
     client = WebhookClient(settings.timeout, "callbridge-test")
-    sender = NotificationSender(db, settings, clock=clock, client=client)
-    yield Harness(db, clock, carrier, lifecycle, timers, sender, account_id, applied)
+    sender = NotificationSender(store, settings, clock=clock, client=client)
+    yield Harness(db, clock, carrier, store, rules, service, timers, sender, account_id)
     sender.close()
+    store.close()
 
 
 def settings_for(db_url: str, **extra: Any) -> Settings:

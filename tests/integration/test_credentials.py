@@ -1,4 +1,5 @@
-"""The verified-pair cache: what runs argon2 again, and what does not (both stores)."""
+"""API credentials: account changes apply on the next request; argon2 runs once per
+(pair, stored hash) (both stores)."""
 
 from __future__ import annotations
 
@@ -6,60 +7,60 @@ import threading
 
 from sqlalchemy import Engine, update
 
-from engine.store.accounts import CredentialChecker, _hasher, create_account, set_disabled
+from engine.service.credentials import CredentialChecker
+from engine.store.accounts import _hasher, create_account, set_disabled, set_limits
 from engine.store.database import transaction
 from engine.store.schema import account
+from engine.store.unit_of_work import Store
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _checker(db: Engine, clock: Clock) -> CredentialChecker:
+def _checker(db: Engine) -> CredentialChecker:
     create_account(db, "acme", "s3cret-pw", "http://127.0.0.1:9/cb")
-    return CredentialChecker(db, ttl=60.0, clock=clock)
+    return CredentialChecker(Store(db))
 
 
-def test_an_expired_entry_is_checked_against_the_row_without_hashing(db: Engine) -> None:
-    clock = Clock()
-    checker = _checker(db, clock)
-    assert checker.verify("acme", "s3cret-pw") is not None
+def test_a_verified_pair_is_not_hashed_again(db: Engine) -> None:
+    checker = _checker(db)
+    for _ in range(5):
+        assert checker.verify("acme", "s3cret-pw") is not None
     assert checker.hashes == 1
-    clock.now += 30
+
+
+def test_disabling_an_account_refuses_its_next_request(db: Engine) -> None:
+    checker = _checker(db)
     assert checker.verify("acme", "s3cret-pw") is not None
-    clock.now += 61  # expired: the row is read again, its hash is the one verified
-    assert checker.verify("acme", "s3cret-pw") is not None
-    assert checker.hashes == 1
     set_disabled(db, "acme")
-    assert checker.verify("acme", "s3cret-pw") is not None  # still within its new ttl
-    clock.now += 61
-    assert checker.verify("acme", "s3cret-pw") is None  # the row says disabled
+    assert checker.verify("acme", "s3cret-pw") is None
+    set_disabled(db, "acme", False)
+    assert checker.verify("acme", "s3cret-pw") is not None
     assert checker.hashes == 1
 
 
-def test_a_new_hash_is_verified_again_and_the_old_password_refused(db: Engine) -> None:
-    clock = Clock()
-    checker = _checker(db, clock)
+def test_changed_limits_are_seen_on_the_next_request(db: Engine) -> None:
+    checker = _checker(db)
+    found = checker.verify("acme", "s3cret-pw")
+    assert found is not None and not found.limited
+    set_limits(db, "acme", credit_seconds=0)
+    found = checker.verify("acme", "s3cret-pw")
+    assert found is not None and found.limited and found.credit_seconds == 0
+
+
+def test_a_changed_password_refuses_the_old_one_at_once(db: Engine) -> None:
+    checker = _checker(db)
     assert checker.verify("acme", "s3cret-pw") is not None
     with transaction(db) as conn:
         conn.execute(
             update(account)
             .where(account.c.username == "acme")
-            .values(password_hash=_hasher.hash("new-pw"))
+            .values(password_hash=_hasher.hash("new-pw-123"))
         )
-    clock.now += 61
     assert checker.verify("acme", "s3cret-pw") is None
-    assert checker.hashes == 2
-    assert checker.verify("acme", "new-pw") is not None
+    assert checker.verify("acme", "new-pw-123") is not None
     assert checker.hashes == 3
 
 
 def test_failures_are_never_cached(db: Engine) -> None:
-    checker = _checker(db, Clock())
+    checker = _checker(db)
     assert checker.verify("acme", "wrong") is None
     assert checker.verify("acme", "wrong") is None
     assert checker.verify("nobody", "wrong") is None  # the same cost: a dummy hash
@@ -67,7 +68,7 @@ def test_failures_are_never_cached(db: Engine) -> None:
 
 
 def test_concurrent_checks_of_one_pair_hash_once(db: Engine) -> None:
-    checker = _checker(db, Clock())
+    checker = _checker(db)
     start = threading.Barrier(8)
     results: list[object] = []
 
@@ -82,11 +83,3 @@ def test_concurrent_checks_of_one_pair_hash_once(db: Engine) -> None:
         t.join()
     assert len(results) == 8 and all(r is not None for r in results)
     assert checker.hashes == 1
-
-
-def test_without_a_cache_every_check_hashes(db: Engine) -> None:
-    create_account(db, "acme", "s3cret-pw", "http://127.0.0.1:9/cb")
-    checker = CredentialChecker(db, ttl=0, clock=Clock())
-    assert checker.verify("acme", "s3cret-pw") is not None
-    assert checker.verify("acme", "s3cret-pw") is not None
-    assert checker.hashes == 2

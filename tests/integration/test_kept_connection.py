@@ -6,10 +6,10 @@ import os
 import threading
 
 import pytest
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Engine, text
 
 from engine.store.database import KeptConnection, is_sqlite
-from engine.store.group_commit import GroupCommit
+from engine.store.unit_of_work import Store, Tx
 
 
 def _driver_id(kept: KeptConnection) -> int:
@@ -68,28 +68,30 @@ def test_a_forked_child_does_not_use_the_parents_connection(db: Engine) -> None:
     kept.close()
 
 
-def test_a_group_commit_gives_its_connection_back_on_close(db: Engine) -> None:
-    group = GroupCommit(db)
-    assert group.run(lambda conn: conn.execute(text("SELECT 1")).scalar()) == 1
-    group.close()
+def test_a_store_gives_its_connection_back_on_close(db: Engine) -> None:
+    store = Store(db)
+    assert store.run(lambda tx: tx.conn.execute(text("SELECT 1")).scalar()) == 1
+    store.close()
     assert db.pool.checkedout() == 0  # type: ignore[attr-defined]
 
 
 def test_a_leader_at_work_gives_it_back_when_done(db: Engine) -> None:
-    group = GroupCommit(db)
+    store = Store(db)
     running, release = threading.Event(), threading.Event()
 
-    def slow(conn: Connection) -> int:
+    def slow(tx: Tx) -> int:
         running.set()
         release.wait(10)
-        return int(conn.execute(text("SELECT 2")).scalar_one())
+        return int(tx.conn.execute(text("SELECT 2")).scalar_one())
 
     results: list[int] = []
-    leader = threading.Thread(target=lambda: results.append(group.run(slow)))
+    leader = threading.Thread(target=lambda: results.append(store.run(slow)))
     leader.start()
     assert running.wait(10)
-    group.close()  # the leader is inside its transaction: nothing is taken from under it
+    closing = threading.Thread(target=store.close)  # waits for the unit in progress
+    closing.start()
     release.set()
     leader.join(10)
+    closing.join(10)
     assert results == [2]
     assert db.pool.checkedout() == 0  # type: ignore[attr-defined]

@@ -104,25 +104,15 @@ def test_final_code_cancels_timers_and_hangs_up(harness: Harness) -> None:
 
 
 def test_unknown_call_raises(harness: Harness) -> None:
-    with pytest.raises(CallNotFound), transaction(harness.db) as conn:
-        harness.lifecycle.apply(
-            conn, call_id=999, attempt=1, trigger="cut", cause=0, at=0, source="timer"
-        )
+    with pytest.raises(CallNotFound):
+        harness.apply(999, "cut", source="timer")
 
 
 def test_a_failed_write_leaves_nothing_behind(harness: Harness) -> None:
     call_id = harness.register()
     harness.timers.run_due()
     with pytest.raises(RuntimeError), transaction(harness.db) as conn:
-        harness.lifecycle.apply(
-            conn,
-            call_id=call_id,
-            attempt=1,
-            trigger="caller_answered",
-            cause=0,
-            at=harness.clock(),
-            source="carrier",
-        )
+        harness.apply_in(conn, call_id, "caller_answered")
         raise RuntimeError("crash after the writes, before commit")
     assert harness.state(call_id) == S.CALLS_STARTING
     assert [n.code for n in harness.notifications(call_id)] == [0]

@@ -169,7 +169,7 @@ def test_callback_url_query_is_kept(harness: Harness, receiver: Receiver) -> Non
 def test_a_settling_sender_and_a_new_notification_never_miss_each_other(
     harness: Harness, receiver: Receiver
 ) -> None:
-    """The lifecycle queues a new notification behind the unsettled head while, at the
+    """An event queues a new notification behind the unsettled head while, at the
     same moment, the sender settles that head: the new one must end up pending (the
     sender waits for the call's lock), never queued behind nothing forever."""
     call_id = harness.register()
@@ -185,10 +185,7 @@ def test_a_settling_sender_and_a_new_notification_never_miss_each_other(
         settled.set()
 
     with transaction(harness.db) as conn:
-        harness.lifecycle.apply(
-            conn, call_id=call_id, attempt=1, trigger="caller_answered", cause=0,
-            at=harness.clock(), source="carrier",
-        )  # fmt: skip
+        harness.apply_in(conn, call_id, "caller_answered")
         sender = threading.Thread(target=settle)
         sender.start()
         assert not settled.wait(0.5)  # it waits for the call's lock

@@ -8,10 +8,9 @@ from sqlalchemy import select
 from engine.config import RetryPolicy
 from engine.domain.codes import StatusCode as S
 from engine.domain.events import Leg, LegEventKind
-from engine.domain.phone import parse_number
-from engine.errors import InsufficientCredit, QueueFull
+from engine.domain.rules import Refusal
+from engine.service.calls import Refused, Registered
 from engine.store.accounts import add_credit, set_limits, set_policy
-from engine.store.database import transaction
 from engine.store.schema import account, credit_ledger
 from tests.integration.conftest import Harness
 from tests.support import Receiver
@@ -108,12 +107,7 @@ def test_concurrent_calls_share_the_credit(harness: Harness) -> None:
 
 def test_no_credit_refuses_new_requests(harness: Harness) -> None:
     set_limits(harness.db, "acme", credit_seconds=0)
-    with pytest.raises(InsufficientCredit), transaction(harness.db) as conn:
-        harness.lifecycle.register(
-            conn, account_id=harness.account_id, caller=parse_number("5320000001", "TR"),
-            callee=parse_number("5320000002", "TR"), duration=60, lang="en", request={},
-            check_limits=True,
-        )  # fmt: skip
+    assert harness.request(check_limits=True) == Refused(Refusal.NO_CREDIT)
     assert add_credit(harness.db, "acme", 30) == 30
 
 
@@ -146,19 +140,11 @@ def test_calls_per_second_spreads_the_starts(harness: Harness) -> None:
 def test_the_queue_is_bounded(harness: Harness) -> None:
     set_limits(harness.db, "acme", max_concurrent=1, queue_limit=2)
 
-    def register() -> int:
-        with transaction(harness.db) as conn:
-            call_id = harness.lifecycle.register(
-                conn, account_id=harness.account_id,
-                caller=parse_number("5320000001", "TR"), callee=parse_number("5320000002", "TR"),
-                duration=60, lang="en", request={}, check_limits=True,
-            ).id  # fmt: skip
-        return call_id
+    def register() -> Registered | Refused:
+        return harness.request(check_limits=True)
 
     register()
     register()
-    with pytest.raises(QueueFull) as refused:
-        register()
-    assert refused.value.waiting == 2
+    assert register() == Refused(Refusal.QUEUE_FULL, waiting=2)
     harness.timers.run_due()  # one starts, one place frees up in the queue
     register()

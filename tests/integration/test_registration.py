@@ -9,6 +9,7 @@ from sqlalchemy import Engine, select
 from engine.bootstrap import Service as CallbridgeEngine
 from engine.config import Settings
 from engine.domain.phone import parse_number
+from engine.service.calls import CallRequest, Registered
 from engine.store.accounts import create_account
 from engine.store.schema import call, idempotency_key, timer
 
@@ -26,24 +27,27 @@ def test_concurrent_registrations_each_get_their_own_call_and_start_timer(
         start.wait()
         for i in range(25):
             caller = f"532{n:03d}{i:04d}"
-            call_id = engine.register_call(
-                account_id=account_id,
-                caller=parse_number(caller, "TR"),
-                callee=parse_number("5420000000", "TR"),
-                duration=60,
-                lang="en",
-                request={"caller": caller},
-                idempotency=(f"key-{caller}", "h") if i % 5 == 0 else None,
+            outcome = engine.register_call(
+                CallRequest(
+                    account_id=account_id,
+                    caller=parse_number(caller, "TR"),
+                    callee=parse_number("5420000000", "TR"),
+                    duration=60,
+                    lang="en",
+                    request={"caller": caller},
+                    idempotency=(f"key-{caller}", "h") if i % 5 == 0 else None,
+                )
             )
+            assert isinstance(outcome, Registered)
             with lock:
-                results[caller] = call_id
+                results[caller] = outcome.id
 
     threads = [threading.Thread(target=place, args=(n,)) for n in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert engine.group.commits < 200  # groups formed: fewer transactions than calls
+    assert engine.store.commits < 200  # groups formed: fewer transactions than calls
 
     with db.connect() as conn:
         calls = {r.id: r for r in conn.execute(select(call.c.id, call.c.request))}

@@ -9,7 +9,10 @@ from sqlalchemy import select, update
 
 from engine.domain.codes import StatusCode as S
 from engine.domain.events import Leg, LegEventKind
+from engine.service.calls import CallService
+from engine.store.batch import Writes
 from engine.store.schema import timer
+from engine.store.unit_of_work import Store, Tx
 from engine.timers.worker import TimerWorker
 from tests.integration.conftest import Harness
 
@@ -36,7 +39,7 @@ def test_cut_fires_at_duration_measured_from_code_2(harness: Harness) -> None:
 
 
 def test_watchdog_ends_a_call_whose_carrier_went_silent(harness: Harness) -> None:
-    harness.lifecycle.ring_timeout = 10_000  # only the watchdog here
+    harness.set_rules(ring_timeout=10_000)  # only the watchdog here
     call_id = harness.register()
     harness.timers.run_due()
     harness.clock.advance(60)
@@ -48,7 +51,7 @@ def test_watchdog_ends_a_call_whose_carrier_went_silent(harness: Harness) -> Non
 
 
 def test_watchdog_is_rearmed_by_progress(harness: Harness) -> None:
-    harness.lifecycle.ring_timeout = 10_000
+    harness.set_rules(ring_timeout=10_000)
     call_id = harness.register()
     harness.timers.run_due()
     harness.clock.advance(100)
@@ -88,9 +91,11 @@ def test_a_worker_dying_mid_batch_loses_nothing_and_fires_once(harness: Harness)
 
     # A worker takes the cut and dies before committing: everything rolls back.
     with pytest.raises(RuntimeError), transaction(harness.db) as conn:
-        (taken,) = store_timers.lock_due(conn, harness.clock(), 10, lease=30)
+        tx = Tx(conn, Writes())
+        (taken,) = store_timers.lock_due(tx, harness.clock(), 10, lease=30)
         assert taken.kind == "cut"
-        harness.timers._apply_batch(conn, [taken], harness.clock())
+        harness.timers._apply(tx, [taken], harness.clock())
+        tx.flush()
         raise RuntimeError("killed")
     assert harness.state(call_id) == S.CALLEE_CONNECTED
     harness.timers.run_due()
@@ -106,7 +111,7 @@ def test_a_hang_up_the_carrier_was_never_told_of_is_sent_again(harness: Harness)
 
     # A worker leases the hang-up, commits, and dies before telling the carrier.
     with transaction(harness.db) as conn:
-        (taken,) = store_timers.lock_due(conn, harness.clock(), 10, lease=30)
+        (taken,) = store_timers.lock_due(Tx(conn, Writes()), harness.clock(), 10, lease=30)
     assert taken.kind == "hangup"
     harness.timers.run_due()
     assert harness.carrier.hangups == []  # leased: nobody else takes it yet
@@ -121,14 +126,13 @@ def test_concurrent_workers_fire_each_timer_once(harness: Harness) -> None:
     harness.clock.advance(6)
     workers = [
         TimerWorker(
-            harness.db,
-            harness.lifecycle,
+            store,
+            CallService(store, harness.rules, harness.clock),
             harness.carrier,
             harness.timers.settings,
             harness.clock,
-            lambda _a: None,
         )
-        for _ in range(4)
+        for store in [Store(harness.db) for _ in range(4)]
     ]
     barrier = threading.Barrier(len(workers))
 
@@ -179,7 +183,7 @@ def test_next_due_tells_the_ticker_when_to_wake(harness: Harness) -> None:
 
 
 def test_ring_out_ends_a_leg_the_carrier_never_reports(harness: Harness) -> None:
-    harness.lifecycle.ring_timeout = 45
+    harness.set_rules(ring_timeout=45)
     call_id = harness.register()
     harness.timers.run_due()
     harness.event(call_id, Leg.CALLER, LegEventKind.RINGING)
@@ -194,7 +198,7 @@ def test_ring_out_ends_a_leg_the_carrier_never_reports(harness: Harness) -> None
 
 
 def test_callee_ring_out_is_measured_from_its_own_dial(harness: Harness) -> None:
-    harness.lifecycle.ring_timeout = 30
+    harness.set_rules(ring_timeout=30)
     call_id = harness.register()
     harness.timers.run_due()
     harness.clock.advance(20)

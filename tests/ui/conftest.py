@@ -16,6 +16,8 @@ from engine.bootstrap import Service as CallbridgeEngine
 from engine.config import Settings
 from engine.domain.codes import Cause
 from engine.domain.phone import parse_number
+from engine.domain.rules import Trigger
+from engine.service.calls import CallRequest, Registered
 from engine.store.accounts import create_account
 from engine.store.database import transaction
 from engine.store.outbox import AttemptResult, Outgoing, record_attempt
@@ -38,24 +40,22 @@ class Seeded:
 
 
 def place(engine: CallbridgeEngine, account_id: int, caller: str, callee: str, at: float) -> int:
-    with transaction(engine.db) as conn:
-        call_id = engine.lifecycle.register(
-            conn,
+    outcome = engine.calls.register(
+        CallRequest(
             account_id=account_id,
             caller=parse_number(caller, "TR"),
             callee=parse_number(callee, "TR"),
             duration=60,
             lang="en",
             request={"username": "x", "caller": caller, "callee": callee, "api_key": "k"},
-        ).id
-    return call_id
+        )
+    )
+    assert isinstance(outcome, Registered)
+    return outcome.id
 
 
 def move(engine: CallbridgeEngine, call_id: int, trigger: str, at: float, cause: int = 0) -> None:
-    with transaction(engine.db) as conn:
-        engine.lifecycle.apply(
-            conn, call_id=call_id, attempt=1, trigger=trigger, cause=cause, at=at, source="carrier"
-        )
+    engine.calls.apply(call_id, Trigger(trigger, 1, at, cause, "carrier"))
 
 
 def seed(engine: CallbridgeEngine) -> Seeded:

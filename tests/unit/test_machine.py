@@ -9,9 +9,12 @@ import pytest
 from engine.domain.codes import StatusCode as S
 from engine.domain.machine import TRIGGERS, CallMachine, effects_for, mermaid_diagram
 
-# SPEC §2, written out independently of engine.domain.machine: (state, trigger) -> new state.
+# The product's allowed moves, written out independently of engine.domain.machine:
+# (state, trigger) -> new state.
 EXPECTED: dict[tuple[S, str], S] = {
     (S.REGISTERED, "start"): S.CALLS_STARTING,
+    # A queued call that finds no credit left when its turn comes is not dialled.
+    (S.REGISTERED, "no_credit"): S.OUT_OF_CREDITS,
     (S.CALLS_STARTING, "caller_answered"): S.CALLER_CONNECTED,
     (S.CALLS_STARTING, "caller_busy"): S.CALLER_BUSY,
     (S.CALLS_STARTING, "caller_rejected"): S.CALLER_REJECT,

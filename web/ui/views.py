@@ -11,6 +11,7 @@ from flask_wtf import FlaskForm
 
 from engine import errors
 from engine.domain.codes import StatusCode as S
+from engine.domain.rules import HANGUP_TRIGGERS
 from engine.errors import CallNotFound
 from engine.service import operator as operator_actions
 from engine.store.database import reading
@@ -118,7 +119,7 @@ def call_detail(call_id: int) -> Any:
         path=path_of(history["events"]),
         durations=durations(history["events"]),
         live=found["state"] in ACTIVE_STATES,
-        can_hang_up=viewer().is_operator and S(found["state"]) in operator_actions.HANGUP_TRIGGERS,
+        can_hang_up=viewer().is_operator and S(found["state"]) in HANGUP_TRIGGERS,
         form=ActionForm(),
     )
 

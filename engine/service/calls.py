@@ -1,0 +1,195 @@
+"""The use cases of a call: register it, apply what happens to it, hang it up.
+
+Each one is a unit of work (engine/store/unit_of_work.py): read the facts through the
+store, ask the rules (engine/domain/rules.py) what they mean, let the store persist the
+decision, and say what must happen once it is committed. Nothing here knows SQL.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from engine.domain.codes import Cause
+from engine.domain.events import LegEvent
+from engine.domain.phone import PhoneNumber
+from engine.domain.rules import (
+    HANGUP_TRIGGERS,
+    CallRules,
+    Decision,
+    Refusal,
+    Trigger,
+    registration_refusal,
+)
+from engine.errors import Conflict, NotInProgress
+from engine.store import calls, limits, registration
+from engine.store.calls import LockedCall
+from engine.store.registration import NewCall
+from engine.store.unit_of_work import Store, Tx
+
+log = logging.getLogger("callbridge.calls")
+
+
+class Wakers:
+    """Who is woken after a commit: the timer worker (by a due time) and the sender.
+
+    A process without workers (a web process in the scaled mode) keeps the no-ops: the
+    workers elsewhere find the rows on their next poll.
+    """
+
+    def timers(self, at: float) -> None:
+        """A timer falls due at ``at``."""
+
+    def notifications(self) -> None:
+        """A notification is ready to send."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallRequest:
+    """A customer's request, validated by the front door."""
+
+    account_id: int
+    caller: PhoneNumber
+    callee: PhoneNumber
+    duration: int
+    lang: str
+    request: dict[str, Any]  # what was received, kept for the audit trail
+    idempotency: tuple[str, str] | None = None  # (key, hash of the parameters)
+    check_limits: bool = False  # the account has credit or throttling limits
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    id: int
+    repeat: bool = False  # an Idempotency-Key seen before: the first call's id
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    reason: Refusal
+    waiting: int = 0  # requests already queued (for QUEUE_FULL)
+
+
+class CallService:
+    """The one way in for a state change of a call."""
+
+    def __init__(
+        self,
+        store: Store,
+        rules: CallRules,
+        clock: Callable[[], float],
+        *,
+        queue_limit: int = 1000,
+        wakers: Wakers | None = None,
+    ) -> None:
+        self.store = store
+        self.rules = rules
+        self.clock = clock
+        self.queue_limit = queue_limit
+        self.wakers = wakers or Wakers()
+
+    # -- registration ------------------------------------------------------------------
+    def register(self, req: CallRequest) -> Registered | Refused:
+        """Accept a request (its rows are written with the group's other work) or
+        refuse it; a refusal rolls nothing back for anyone else."""
+        try:
+            outcome = self.store.run(lambda tx: self._register(tx, req))
+        except Conflict:
+            if req.idempotency is None:
+                raise
+            # The same key raced us and won: answer as it did.
+            outcome = self.store.run(lambda tx: self._register(tx, req))
+        if isinstance(outcome, NewCall):
+            return Registered(outcome.id)
+        return outcome
+
+    def _register(self, tx: Tx, req: CallRequest) -> NewCall | Registered | Refused:
+        if req.idempotency is not None:
+            key, digest = req.idempotency
+            seen = registration.key_used(tx, req.account_id, key)
+            if seen is not None:
+                if seen[1] != digest:
+                    return Refused(Refusal.IDEMPOTENCY_CONFLICT)
+                return Registered(seen[0], repeat=True)
+        if req.check_limits:
+            account_limits, waiting = limits.for_registration(tx, req.account_id)
+            refusal = registration_refusal(account_limits, waiting, self.queue_limit)
+            if refusal is not None:
+                return Refused(refusal, waiting)
+        now = self.clock()
+        values = registration.call_values(
+            account_id=req.account_id,
+            caller=req.caller,
+            callee=req.callee,
+            duration=req.duration,
+            lang=req.lang,
+            request=req.request,
+            now=now,
+        )
+        new = registration.add(tx, values, req.idempotency)
+        tx.after_commit(lambda: self.wakers.timers(now))
+        return new
+
+    # -- what happens to a call --------------------------------------------------------
+    def apply_event(self, event: LegEvent) -> Decision:
+        """Apply one carrier event; returns once committed (the carriers' sink)."""
+        trigger = Trigger(
+            event.trigger, event.attempt, event.at, event.cause, "carrier", event.detail
+        )
+        return self.apply(event.call_id, trigger)
+
+    def apply(self, call_id: int, trigger: Trigger) -> Decision:
+        """Apply one trigger to one call in a unit of work; raises CallNotFound."""
+        return self.store.run(
+            lambda tx: self.decide(tx, calls.lock_call(tx, call_id), trigger), key=call_id
+        )
+
+    def decide(self, tx: Tx, locked: LockedCall, trigger: Trigger) -> Decision:
+        """Decide and record ``trigger`` on a call this transaction holds locked."""
+        facts = locked.facts
+        if self.rules.reserves_credit(facts, trigger.name):
+            facts = replace(facts, credit_left=calls.lock_credit(tx, facts.account_id))
+        now = self.clock()
+        decision = self.rules.decide(facts, trigger, now)
+        calls.record(tx, facts, decision, now)
+        if not decision.move.accepted:
+            log.info("call %s: %s rejected: %s", facts.id, trigger.name, decision.reason)
+        elif decision.changes is not None:
+            log.debug(
+                "call %s: %s -> %s (%s)",
+                facts.id,
+                facts.state.name,
+                decision.changes.state.name,
+                trigger.name,
+            )
+        wake = decision.wake_at
+        if wake is not None:
+            tx.after_commit(lambda: self.wakers.timers(wake))
+        if decision.notice is not None:
+            tx.after_commit(self.wakers.notifications)
+        return decision
+
+    def hang_up(self, call_id: int, by: str, *, source: str = "operator") -> Decision:
+        """End a call in progress; raises CallNotFound, NotInProgress."""
+
+        def unit(tx: Tx) -> Decision:
+            locked = calls.lock_call(tx, call_id)
+            state = locked.facts.state
+            name = HANGUP_TRIGGERS.get(state)
+            if name is None:
+                raise NotInProgress(call_id, state.name)
+            trigger = Trigger(
+                name,
+                locked.facts.attempt,
+                self.clock(),
+                int(Cause.NORMAL_CLEARING),
+                source,
+                f"hung up by {source} {by}",
+            )
+            return self.decide(tx, locked, trigger)
+
+        decision = self.store.run(unit, key=call_id)
+        log.info("call %s hung up by %s %s", call_id, source, by)
+        return decision

@@ -1,0 +1,98 @@
+"""Checks an API caller's (username, password) against the account, on every request.
+
+The account row is read on every check (one indexed read), so disabling an account or
+changing its password, limits or credit takes effect on the next request, in every
+process. What is kept is only argon2's verdict: a pair once verified against a stored
+hash verifies against the same hash again, so the deliberately slow hash runs once per
+(pair, stored hash) and not per request. The cache key is an HMAC of the pair and the
+hash under a per-process random key: the plain password is never kept. Failures are
+never cached, and at most ``max_hashing`` argon2 checks run at once, so a storm of
+wrong passwords cannot take every core from the other customers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+from collections import OrderedDict
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from engine.store import accounts
+from engine.store.accounts import Account
+from engine.store.unit_of_work import Store
+
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+VERDICTS_KEPT = 10_000
+
+
+class CredentialChecker:
+    def __init__(self, store: Store, max_hashing: int = 2) -> None:
+        self._store = store
+        self._key = secrets.token_bytes(32)
+        self._verified: OrderedDict[bytes, None] = OrderedDict()
+        self._lock = threading.Lock()
+        self._hashing = threading.BoundedSemaphore(max_hashing)
+        self._checks: dict[bytes, threading.Lock] = {}
+        self.hashes = 0  # argon2 verifications run (tests read it)
+
+    def verify(self, username: str, password: str) -> Account | None:
+        """The account if the pair is right and the account enabled, else None."""
+        found = self._store.read(lambda tx: accounts.for_login(tx, username))
+        if found is None:
+            self._hash(_DUMMY_HASH, password)  # the same cost whether or not the user exists
+            return None
+        account, stored = found
+        key = hmac.new(
+            self._key,
+            b"\0".join((username.encode(), password.encode(), stored.encode())),
+            hashlib.sha256,
+        ).digest()
+        if not self._known(key):
+            with self._check_lock(key):  # one argon2 run per pair, however many wait
+                if not self._known(key):
+                    if not self._hash(stored, password):
+                        return None
+                    self._remember(key)
+        return None if account.disabled else account
+
+    def _known(self, key: bytes) -> bool:
+        with self._lock:
+            if key in self._verified:
+                self._verified.move_to_end(key)
+                return True
+            return False
+
+    def _remember(self, key: bytes) -> None:
+        with self._lock:
+            self._verified[key] = None
+            while len(self._verified) > VERDICTS_KEPT:
+                self._verified.popitem(last=False)
+            self._checks.pop(key, None)
+
+    def _check_lock(self, key: bytes) -> threading.Lock:
+        with self._lock:
+            lock = self._checks.get(key)
+            if lock is None:
+                if len(self._checks) > VERDICTS_KEPT:
+                    self._checks.clear()
+                lock = self._checks[key] = threading.Lock()
+            return lock
+
+    def _hash(self, stored: str, password: str) -> bool:
+        with self._hashing:
+            with self._lock:
+                self.hashes += 1
+            try:
+                return bool(_hasher.verify(stored, password))
+            except (VerificationError, InvalidHashError):
+                return False
+
+    def forget(self) -> None:
+        with self._lock:
+            self._verified.clear()
