@@ -35,9 +35,8 @@ def build_carrier(settings: Settings, clock: Callable[[], float]) -> Carrier:
         return SimCarrier(settings.carrier.sim, clock=clock)
     if settings.carrier.driver == "sip":
         from engine.carriers.sip.carrier import SipCarrier
-        from engine.carriers.sip.config import SipSettings
 
-        return SipCarrier(SipSettings.model_validate(settings.carrier.sip), clock=clock)
+        return SipCarrier(settings.carrier.sip, clock=clock)
     raise ValueError(f"unknown carrier driver {settings.carrier.driver!r}")
 
 

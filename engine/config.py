@@ -1,21 +1,49 @@
 """Settings: a TOML file named by ``CALLBRIDGE_CONFIG``, overridden by ``CALLBRIDGE_*``.
 
 Nested keys are overridden with a double underscore, e.g.
-``CALLBRIDGE_NOTIFICATIONS__TIMEOUT=5``. See ``config/callbridge.example.toml``.
+``CALLBRIDGE_NOTIFICATIONS__TIMEOUT=5``; ``CALLBRIDGE_CARRIER=sip`` is short for
+``CALLBRIDGE_CARRIER__DRIVER=sip``. See ``config/callbridge.example.toml``.
+
+Nothing is ignored: :func:`load_settings` refuses an unknown section or key, in the file
+or in a ``CALLBRIDGE_*`` variable, and a bad value, with a :class:`ConfigError` whose
+one-line message names where it came from (the file or the variable), the dotted key and,
+for a misspelt name, the nearest valid one.
 """
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
+import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
+)
+from pydantic_settings.exceptions import SettingsError
+
+from engine.carriers.sip.config import SipSettings
+from engine.errors import ConfigError
+
+ENV_PREFIX = "CALLBRIDGE_"
+CONFIG_ENV = "CALLBRIDGE_CONFIG"
+CARRIER_ENV = "CALLBRIDGE_CARRIER"
+# CALLBRIDGE_* variables that are not settings, and are therefore not checked as ones.
+NOT_SETTINGS = frozenset(
+    {
+        CONFIG_ENV,  # names the TOML file
+        CARRIER_ENV,  # short for CALLBRIDGE_CARRIER__DRIVER
+        "CALLBRIDGE_TEST_DATABASE_URL",  # the test suite's PostgreSQL database
+        "CALLBRIDGE_SCREENSHOTS",  # where the browser tests save screenshots
+    }
 )
 
 Outcome = Literal["answer", "busy", "reject", "no_answer", "unreachable"]
@@ -23,6 +51,8 @@ Outcome = Literal["answer", "busy", "reject", "no_answer", "unreachable"]
 
 class SimRule(BaseModel):
     """How the simulated network treats one dialled number (exact, or a prefix with ``*``)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     number: str
     outcome: Outcome = "answer"
@@ -41,6 +71,8 @@ class SimRule(BaseModel):
 class SimSettings(BaseModel):
     """The built-in simulated carrier; the default answers every leg after ``answer_after``."""
 
+    model_config = ConfigDict(extra="forbid")
+
     answer_after: float = Field(default=1.0, ge=0)
     rule: list[SimRule] = Field(default_factory=list)
 
@@ -52,24 +84,34 @@ class SimSettings(BaseModel):
 
 
 class CarrierSettings(BaseModel):
+    """Which carrier places the calls, and the settings of each."""
+
+    model_config = ConfigDict(extra="forbid")
+
     driver: Literal["sim", "sip"] = "sim"
     sim: SimSettings = Field(default_factory=SimSettings)
-    sip: dict[str, Any] = Field(default_factory=dict)
+    sip: SipSettings = Field(default_factory=SipSettings)
 
 
 class NotificationSettings(BaseModel):
+    """Delivery of status notifications to the accounts' callback URLs."""
+
+    model_config = ConfigDict(extra="forbid")
+
     timeout: float = Field(default=10.0, gt=0)
     # Standard Webhooks retry schedule, seconds after the previous attempt.
     schedule: list[float] = Field(
         default_factory=lambda: [0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
     )
     jitter: float = Field(default=0.1, ge=0, le=1)  # +/- fraction of each delay
-    senders: int = Field(default=16, ge=1, le=256)
-    batch: int = Field(default=64, ge=1)
+    senders: int = Field(default=16, ge=1, le=256)  # notifications sent at once
+    batch: int = Field(default=64, ge=1)  # most notifications claimed per database round trip
 
 
 class RetryPolicy(BaseModel):
     """When an ended attempt is dialled again (a re-dial keeps the request id)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     codes: list[int] = Field(default_factory=list)  # final codes that re-dial, e.g. [3, 4, 7, 8]
     attempts: int = Field(default=1, ge=1, le=10)  # attempts in all, the first included
@@ -120,19 +162,31 @@ def parse_window(text: str) -> tuple[int, int]:
 
 
 class LimitSettings(BaseModel):
+    """Defaults of the per-account limits (an account's own values win)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     queue_limit: int = Field(default=1000, ge=0)  # requests waiting per account, then 429
     queue_poll: float = Field(default=0.2, gt=0)  # how soon a held-back start is retried
 
 
 class TimerSettings(BaseModel):
+    """The timer worker: watchdogs, ring timeouts, re-dials, duration cut-offs."""
+
+    model_config = ConfigDict(extra="forbid")
+
     watchdog: float = Field(default=180.0, gt=0)  # no event for this long: end the attempt
     ring_timeout: float = Field(default=60.0, gt=0)  # a leg ringing this long: not answered
     poll_interval: float = Field(default=1.0, gt=0)  # safety net for timers added elsewhere
-    batch: int = Field(default=200, ge=1)
-    lease: float = Field(default=30.0, gt=0)
+    batch: int = Field(default=200, ge=1)  # most due timers applied in one transaction
+    lease: float = Field(default=30.0, gt=0)  # a taken timer's owner has this long to finish
 
 
 class ApiSettings(BaseModel):
+    """The HTTP server of the Voice API (and the UI)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     host: str = "127.0.0.1"
     port: int = 8080
     threads: int = Field(default=8, ge=1)
@@ -149,15 +203,29 @@ class ApiSettings(BaseModel):
 class UiSettings(BaseModel):
     """The audit history UI (web/ui)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     secret_key: str | None = None  # None: generated once and kept in data_dir/secret_key
     secure_cookies: bool = False  # set true behind HTTPS
     login_attempts: int = Field(default=5, ge=1)  # failed logins allowed per window
     login_window: float = Field(default=300.0, gt=0)  # seconds
 
 
+class StoreSettings(BaseModel):
+    """The database, SQLite or PostgreSQL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # How long a transaction waits for the database (SQLite's lock, a PostgreSQL
+    # connection) before the request gets 503.
+    busy_timeout: float = Field(default=5.0, gt=0)
+
+
 class Settings(BaseSettings):
+    """Every setting; :func:`load_settings` reads them with their errors made plain."""
+
     model_config = SettingsConfigDict(
-        env_prefix="CALLBRIDGE_", env_nested_delimiter="__", extra="ignore"
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid"
     )
 
     data_dir: Path = Path("data")
@@ -169,6 +237,7 @@ class Settings(BaseSettings):
     ui: UiSettings = Field(default_factory=UiSettings)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)  # default for every account
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -179,11 +248,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        path = os.environ.get("CALLBRIDGE_CONFIG")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, _Environment(settings_cls)]
+        path = os.environ.get(CONFIG_ENV)
         if path:
             if not Path(path).is_file():
-                raise FileNotFoundError(f"CALLBRIDGE_CONFIG names {path!r}, which is not a file")
+                raise FileNotFoundError(f"{CONFIG_ENV} names {path!r}, which is not a file")
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
 
@@ -195,16 +264,200 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'callbridge.db').resolve()}"
 
 
+class _Environment(EnvSettingsSource):
+    """The ``CALLBRIDGE_*`` variables; ``CALLBRIDGE_CARRIER`` is read as ``..._CARRIER__DRIVER``.
+
+    So the shorthand goes through the same validation as the key it stands for; the
+    explicit ``CALLBRIDGE_CARRIER__DRIVER`` wins when both are set.
+    """
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        env = dict(super()._load_env_vars())
+        driver = env.pop(self._apply_case_sensitive(CARRIER_ENV), None)
+        if driver is not None:
+            env.setdefault(self._apply_case_sensitive(f"{CARRIER_ENV}__DRIVER"), driver)
+        return env
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Read the settings from the environment and the config file."""
-    if "CALLBRIDGE_CARRIER" in os.environ and "carrier" not in overrides:
-        # Shorthand from the README: CALLBRIDGE_CARRIER=sip picks the driver.
-        overrides["carrier"] = {"driver": os.environ["CALLBRIDGE_CARRIER"]}
-        saved = os.environ.pop("CALLBRIDGE_CARRIER")
-        try:
-            base = Settings()
-        finally:
-            os.environ["CALLBRIDGE_CARRIER"] = saved
-        carrier = base.carrier.model_copy(update={"driver": overrides.pop("carrier")["driver"]})
-        return base.model_copy(update={"carrier": carrier, **overrides})
-    return Settings(**overrides)
+    """Read the settings from the environment and the config file.
+
+    Raises :class:`ConfigError` (one line, every problem found) for a missing or
+    unreadable file, an unknown section or key in the file or the environment, and a
+    value that does not validate.
+    """
+    environ = dict(os.environ)
+    problems: list[str] = []
+    from_env = _check_environment(environ, problems)
+    path = environ.get(CONFIG_ENV) or None
+    from_file: dict[str, Any] = {}
+    if path is not None:
+        from_file = _read_toml(path)
+        _check_keys(from_file, Settings, (), path, problems)
+    if problems:
+        raise ConfigError(problems)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, path, from_file, from_env)) from exc
+    except SettingsError as exc:  # a value the environment source could not even parse
+        raise ConfigError([f"environment: {exc}"]) from exc
+
+
+# -- finding and wording the problems ---------------------------------------------------
+
+Loc = tuple[str | int, ...]
+
+
+def dotted(loc: Loc) -> str:
+    """``("carrier", "sim", "rule", 2, "after")`` -> ``carrier.sim.rule[2].after``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else part
+    return text
+
+
+def _model_of(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """The model a field holds, and whether it holds a list of them."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    if get_origin(annotation) is list:
+        (item,) = get_args(annotation)
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            return item, True
+    return None, False
+
+
+def _unknown(model: type[BaseModel], loc: Loc, at: int, kind: str = "key") -> str:
+    """``loc[at]`` is not a field of ``model``: name it, with the nearest valid name."""
+    name = str(loc[at])
+    close = difflib.get_close_matches(name.lower(), list(model.model_fields), n=1)
+    hint = f" (did you mean {dotted((*loc[:at], close[0], *loc[at + 1 :]))}?)" if close else ""
+    return f"unknown {kind} {dotted(loc)}{hint}"
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    if not Path(path).is_file():
+        raise ConfigError([f"{CONFIG_ENV}: {path} is not a file"])
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot be read: {exc.strerror or exc}"]) from exc
+
+
+def _check_keys(
+    data: Mapping[str, Any], model: type[BaseModel], loc: Loc, source: str, problems: list[str]
+) -> None:
+    """Every key of the TOML table ``data`` must be a field of ``model``, all the way down."""
+    fields = model.model_fields
+    for key, value in data.items():
+        here = (*loc, key)
+        if key not in fields:
+            kind = "section" if isinstance(value, dict) else "key"
+            problems.append(f"{source}: {_unknown(model, here, len(loc), kind)}")
+            continue
+        sub, many = _model_of(fields[key].annotation)
+        if sub is None:
+            continue
+        if many and isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, dict):
+                    _check_keys(item, sub, (*here, i), source, problems)
+        elif not many and isinstance(value, dict):
+            _check_keys(value, sub, here, source, problems)
+
+
+def _check_environment(environ: Mapping[str, str], problems: list[str]) -> dict[Loc, str]:
+    """The settings the ``CALLBRIDGE_*`` variables set, as {dotted key: variable name}.
+
+    A variable that names no setting, or whose value a list or section setting cannot
+    read as JSON, is a problem.
+    """
+    found: dict[Loc, str] = {}
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX):
+            continue
+        if upper == CARRIER_ENV:
+            found.setdefault(("carrier", "driver"), name)
+            continue
+        if upper in NOT_SETTINGS:
+            continue
+        loc: Loc = tuple(upper[len(ENV_PREFIX) :].lower().split("__"))
+        model: type[BaseModel] | None = Settings
+        annotation: Any = None
+        for at, key in enumerate(loc):
+            if model is None:  # below a plain value (or a list, which is given as JSON)
+                problems.append(
+                    f"{name}: unknown key {dotted(loc)} ({dotted(loc[:at])} has no keys)"
+                )
+                break
+            if key not in model.model_fields:
+                problems.append(f"{name}: {_unknown(model, loc, at)}")
+                break
+            annotation = model.model_fields[str(key)].annotation
+            sub, many = _model_of(annotation)
+            model = None if many else sub
+        else:
+            if _wants_json(annotation) and environ[name].strip():
+                try:
+                    json.loads(environ[name])
+                except ValueError:
+                    kind = "a JSON list" if get_origin(annotation) is list else "a JSON object"
+                    problems.append(f"{name}: {dotted(loc)} takes {kind} (got {environ[name]!r})")
+                    continue
+            found[loc] = name
+    return found
+
+
+def _wants_json(annotation: Any) -> bool:
+    """Whether the environment gives this field as JSON (a list, or a whole section)."""
+    return get_origin(annotation) is list or _model_of(annotation)[0] is not None
+
+
+def _explain(
+    exc: ValidationError, path: str | None, from_file: Mapping[str, Any], from_env: dict[Loc, str]
+) -> list[str]:
+    """One problem per validation error: its source, dotted key, message and value."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc: Loc = tuple(error["loc"])
+        source = _source(loc, path, from_file, from_env)
+        if error["type"] == "extra_forbidden":
+            text = _unknown(_model_at(loc[:-1]), loc, len(loc) - 1)
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+            text = f"{dotted(loc)}: {message}"
+            value = error.get("input")
+            shown = repr(value)
+            # The value, unless it is a whole section or the message already quotes it.
+            if error["type"] != "missing" and not isinstance(value, dict) and shown not in text:
+                text += f" (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
+        problems.append(f"{source}: {text}" if source else text)
+    return problems
+
+
+def _model_at(loc: Loc) -> type[BaseModel]:
+    model: type[BaseModel] = Settings
+    for key in loc:
+        if isinstance(key, str):
+            sub, _ = _model_of(model.model_fields[key].annotation)
+            assert sub is not None
+            model = sub
+    return model
+
+
+def _source(
+    loc: Loc, path: str | None, from_file: Mapping[str, Any], from_env: dict[Loc, str]
+) -> str | None:
+    """Where the value at ``loc`` came from: a variable (which wins), else the file."""
+    for n in range(len(loc), 0, -1):
+        if loc[:n] in from_env:
+            return from_env[loc[:n]]
+    if path is not None and loc and loc[0] in from_file:
+        return path
+    below = [name for key, name in from_env.items() if key[: len(loc)] == loc]
+    return ", ".join(below) or None

@@ -70,3 +70,15 @@ class WebhookError(CallbridgeError):
     def __init__(self, kind: str, detail: str) -> None:
         super().__init__(f"{kind}: {detail}")
         self.kind = kind
+
+
+class ConfigError(CallbridgeError, ValueError):
+    """The settings cannot be used; ``problems`` each name a source and a dotted key.
+
+    The message is one line, e.g. ``config/x.toml: unknown key api.prot (did you mean
+    api.port?)``; several problems are joined with ``"; "``.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems

@@ -8,13 +8,14 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from typing import IO, Any
 
 import click
 from sqlalchemy import Engine as SqlEngine
 
 from engine.bootstrap import Service
 from engine.config import RetryPolicy, Settings, load_settings
-from engine.errors import AccountExists, AccountNotFound, CallNotFound
+from engine.errors import AccountExists, AccountNotFound, CallNotFound, ConfigError
 from engine.store import accounts
 from engine.store.database import make_engine
 from engine.store.inspect import describe_call
@@ -24,11 +25,22 @@ from web.http_server import make_server, run, stop_within
 from web.ui import cli as ui_cli
 
 
+class _ConfigFailure(click.ClickException):
+    """Settings that cannot be used: one line on stderr, no traceback, exit status 2."""
+
+    exit_code = 2
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"config error: {self.format_message()}", err=True)
+
+
 def _settings() -> Settings:
     try:
         return load_settings()
-    except Exception as exc:  # a bad config file: say what is wrong, no traceback
-        raise click.ClickException(f"configuration: {exc}") from exc
+    except ConfigError as exc:
+        raise _ConfigFailure(str(exc)) from exc
+    except Exception as exc:  # not foreseen by load_settings: still one line
+        raise _ConfigFailure(" ".join(f"{type(exc).__name__}: {exc}".split())) from exc
 
 
 def _tune_threads() -> None:
@@ -51,7 +63,20 @@ def _logging(level: str) -> None:
     logging.getLogger("transitions").setLevel(logging.WARNING)
 
 
-@click.group()
+class _Main(click.Group):
+    """The command group; a config error met by any subcommand is told as ``_settings`` does."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ConfigError) and not isinstance(exc, _ConfigFailure):
+                raise _ConfigFailure(str(cause)) from cause
+            raise
+
+
+@click.group(cls=_Main)
 def main() -> None:
     """callbridge: click-to-call voice service."""
 

@@ -6,7 +6,7 @@ import pytest
 
 from engine.config import SimRule, SimSettings, load_settings
 from engine.domain.phone import parse_number
-from engine.errors import InvalidPhoneNumber
+from engine.errors import ConfigError, InvalidPhoneNumber
 
 
 @pytest.mark.parametrize(
@@ -68,7 +68,7 @@ def test_config_file_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_missing_config_file_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CALLBRIDGE_CONFIG", "/nonexistent/callbridge.toml")
-    with pytest.raises(FileNotFoundError, match="not a file"):
+    with pytest.raises(ConfigError, match="not a file"):
         load_settings()
 
 

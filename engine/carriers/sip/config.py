@@ -1,17 +1,51 @@
-"""Settings of the SIP carrier (TOML ``[carrier.sip]``)."""
+"""Settings of the SIP carrier (TOML ``[carrier.sip]``).
+
+Self-contained: the service's settings embed :class:`SipSettings`, never the reverse.
+Unknown keys are refused, like everywhere in the settings.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def check_template(template: str) -> str:
+    """``template`` if it formats with the placeholders alone, else a ValueError saying why."""
+    try:
+        template.format(e164="+1", digits="1", national="1")
+    except KeyError as exc:
+        raise ValueError(
+            f"unknown placeholder {{{exc.args[0]}}} in {template!r} "
+            "(use {e164}, {digits} or {national})"
+        ) from None
+    except (IndexError, ValueError) as exc:
+        raise ValueError(f"bad URI template {template!r}: {exc}") from None
+    return template
 
 
 class PrefixRoute(BaseModel):
     """Numbers starting with ``prefix`` (E.164, with the ``+``) use ``template``."""
 
+    model_config = ConfigDict(extra="forbid")
+
     prefix: str
     template: str
+
+    @field_validator("prefix")
+    @classmethod
+    def _e164_prefix(cls, v: str) -> str:
+        # Numbers are matched in E.164 form: a prefix without its "+" would never match.
+        if not re.fullmatch(r"\+[0-9]*", v):
+            raise ValueError(f"a route prefix is an E.164 prefix such as '+90532', not {v!r}")
+        return v
+
+    @field_validator("template")
+    @classmethod
+    def _template(cls, v: str) -> str:
+        return check_template(v)
 
 
 class SipSettings(BaseModel):
@@ -20,6 +54,8 @@ class SipSettings(BaseModel):
     Templates take ``{e164}`` (``+905321234567``), ``{digits}`` (``905321234567``) and
     ``{national}`` (``5321234567``). Timers are in seconds (RFC 3261 §17, Table 4).
     """
+
+    model_config = ConfigDict(extra="forbid")
 
     transport: Literal["udp", "tcp"] = "udp"
     bind_host: str = "0.0.0.0"
@@ -44,14 +80,10 @@ class SipSettings(BaseModel):
     # threads calling the event sink; a call always uses the same one (its events in order)
     event_workers: int = Field(default=8, ge=1, le=256)
 
-    @model_validator(mode="after")
-    def _check_templates(self) -> SipSettings:
-        for template in [self.trunk_uri, *(r.template for r in self.routes)]:
-            try:
-                template.format(e164="+1", digits="1", national="1")
-            except (KeyError, IndexError, ValueError) as exc:
-                raise ValueError(f"bad trunk URI template {template!r}: {exc}") from exc
-        return self
+    @field_validator("trunk_uri")
+    @classmethod
+    def _trunk_template(cls, v: str) -> str:
+        return check_template(v)
 
     @property
     def invite_timeout(self) -> float:
