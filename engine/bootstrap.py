@@ -66,7 +66,7 @@ class Service:
     ) -> None:
         self.settings = settings
         self.clock = clock
-        self.db = db or make_engine(settings.url, busy_timeout=_busy_timeout(settings))
+        self.db = db or make_engine(settings.url, busy_timeout=settings.store.busy_timeout)
         self.store = Store(self.db)
         self.rules = CallRules(
             CallMachine(),
@@ -166,8 +166,3 @@ class Service:
     def apply_event(self, event: LegEvent) -> Decision:
         """Apply one carrier event; returns once committed."""
         return self.calls.apply_event(event)
-
-
-def _busy_timeout(settings: Settings) -> float:
-    store = getattr(settings, "store", None)
-    return float(getattr(store, "busy_timeout", 5.0))

@@ -65,6 +65,7 @@ class GroupCommit:
         self._queue: list[_Unit[Any]] = []
         self._leading = False
         self.commits = 0  # transactions committed (benchmarks and tests read it)
+        self.replayed = 0  # units run again alone after their group failed
 
     def run(self, work: Callable[..., T], key: int = 0) -> T:
         """Run ``work`` in a transaction; return its result once committed."""
@@ -107,6 +108,7 @@ class GroupCommit:
             _settle(unit, result=result)
 
     def _commit_alone(self, unit: _Unit[Any]) -> None:
+        self.replayed += 1
         try:
             with self._begin() as conn:
                 (result,) = self._run_units(conn, [unit.work])

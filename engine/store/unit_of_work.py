@@ -69,6 +69,11 @@ class Store:
         return self._group.commits
 
     @property
+    def replayed(self) -> int:
+        """Units run again alone because something else in their group failed."""
+        return self._group.replayed
+
+    @property
     def dialect(self) -> str:
         return self.db.dialect.name
 
