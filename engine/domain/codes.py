@@ -1,4 +1,4 @@
-"""Status codes of the Voice API (SPEC §2) and the Q.850 causes we report with them."""
+"""Status codes of the Voice API and the Q.850 causes reported with them."""
 
 from __future__ import annotations
 

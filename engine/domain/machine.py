@@ -1,15 +1,15 @@
-"""The call machine (SPEC §2): states are the status codes, triggers are leg events.
+"""The call machine: states are the status codes, triggers are leg events.
 
-One ``transitions.Machine`` is built per process (DESIGN §1); a call is attached only
+One ``transitions.Machine`` is built per process; a call is attached only
 for the duration of one event. The machine decides *whether* a move is allowed and
-*where* it goes; everything it implies (notifications, timers, carrier commands) is
-derived by :func:`effects_for` so that all writes happen in the caller's transaction.
+*where* it goes, and nothing else: what a move means (the notification, the timers, the
+carrier commands, the credit) is decided by engine/domain/rules.py.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from transitions import Machine, MachineError
 
@@ -133,33 +133,6 @@ class CallMachine:
     def allowed(self, state: S) -> list[str]:
         """Triggers allowed from ``state`` (for the UI and tests)."""
         return sorted(t for t, sources, _ in TRANSITIONS if state in sources)
-
-
-@dataclass(frozen=True, slots=True)
-class Effects:
-    """What entering a state implies, for the store to write in the same transaction."""
-
-    notify: bool = False
-    dial_caller: bool = False
-    dial_callee: bool = False
-    schedule_cut: bool = False
-    watchdog: bool = False  # (re)arm the stuck-call watchdog
-    end_attempt: bool = False  # cancel pending timers, hang up every leg
-    extra: dict[str, object] = field(default_factory=dict)
-
-
-def effects_for(move: Move) -> Effects:
-    """The consequences of an accepted move (pure; no I/O)."""
-    if not move.changes_state or move.dest is None:
-        return Effects()
-    dest = move.dest
-    if dest is S.CALLS_STARTING:
-        return Effects(notify=True, dial_caller=True, watchdog=True)
-    if dest is S.CALLER_CONNECTED:
-        return Effects(notify=True, dial_callee=True, watchdog=True)
-    if dest is S.CALLEE_CONNECTED:
-        return Effects(notify=True, schedule_cut=True)
-    return Effects(notify=True, end_attempt=True)
 
 
 def mermaid_diagram() -> str:

@@ -34,7 +34,7 @@ RunUnits = Callable[[Connection, list[Callable[..., Any]]], list[Any]]
 
 
 class _Unit(Generic[T]):
-    __slots__ = ("done", "error", "key", "result", "work")
+    __slots__ = ("done", "error", "key", "result", "wake", "work")
 
     def __init__(self, key: int, work: Callable[..., T]) -> None:
         self.key = key
@@ -42,6 +42,7 @@ class _Unit(Generic[T]):
         self.done = False
         self.result: T | None = None
         self.error: BaseException | None = None
+        self.wake = threading.Event()  # set when done, or when its caller is to lead
 
     def outcome(self) -> T:
         if self.error is not None:
@@ -61,7 +62,7 @@ class GroupCommit:
         self._begin = begin
         self._run_units = run_units
         self.max_group = max_group
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._queue: list[_Unit[Any]] = []
         self._leading = False
         self.commits = 0  # transactions committed (benchmarks and tests read it)
@@ -70,25 +71,29 @@ class GroupCommit:
     def run(self, work: Callable[..., T], key: int = 0) -> T:
         """Run ``work`` in a transaction; return its result once committed."""
         unit: _Unit[T] = _Unit(key, work)
-        with self._cond:
+        with self._lock:
             self._queue.append(unit)
-            while not unit.done and self._leading:
-                self._cond.wait()
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            unit.wake.wait()  # done, or handed the lead (only a waiting caller is)
             if unit.done:
                 return unit.outcome()
-            self._leading = True
         try:
             while not unit.done:
-                with self._cond:
+                with self._lock:
                     group = self._queue[: self.max_group]
                     del self._queue[: self.max_group]
                 self._commit(group)
-                with self._cond:
-                    self._cond.notify_all()
+                for other in group:
+                    if other is not unit:
+                        other.wake.set()
         finally:
-            with self._cond:
-                self._leading = False
-                self._cond.notify_all()  # one waiter takes over
+            with self._lock:  # hand the lead to the longest waiting caller, if any
+                if self._queue:
+                    self._queue[0].wake.set()
+                else:
+                    self._leading = False
         return unit.outcome()
 
     def _commit(self, group: list[_Unit[Any]]) -> None:

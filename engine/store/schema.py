@@ -113,7 +113,7 @@ call_event = Table(
     Index("ix_call_event_call_id_id", "call_id", "id"),
 )
 
-# Durable timers (DESIGN §2); carrier commands are timers due now.
+# Durable timers; carrier commands are timers due now.
 timer = Table(
     "timer",
     metadata,

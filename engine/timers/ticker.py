@@ -1,6 +1,6 @@
 """Wakes a worker when work is due: at the next due time, when woken, and on a poll.
 
-APScheduler 3.11 (in-memory job store) is the clock (DESIGN §2); the database decides
+APScheduler 3.11 (in-memory job store) is the clock; the database decides
 who does what, so a wake too many is harmless and a missed one is caught by the poll.
 """
 

@@ -1,4 +1,4 @@
-"""The Voice API contract (SPEC §1, seed text): messages in both languages, every rule."""
+"""The Voice API contract: messages in both languages, every rule."""
 
 from __future__ import annotations
 

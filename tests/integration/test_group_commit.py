@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 from engine.domain.machine import CallMachine
 from engine.domain.phone import parse_number
 from engine.domain.rules import CallRules, Refusal, RuleSettings, Trigger
-from engine.service.calls import CallRequest, CallService, Registered, Refused
+from engine.service.calls import CallRequest, CallService, Refused, Registered
 from engine.store.accounts import create_account, set_limits
 from engine.store.schema import call, call_event
 from engine.store.unit_of_work import Store, Tx

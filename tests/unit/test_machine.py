@@ -1,4 +1,4 @@
-"""Every allowed and every disallowed move of the call machine (SPEC §2)."""
+"""Every allowed and every disallowed move of the call machine."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from engine.domain.codes import StatusCode as S
-from engine.domain.machine import TRIGGERS, CallMachine, effects_for, mermaid_diagram
+from engine.domain.machine import TRIGGERS, CallMachine, mermaid_diagram
 
 # The product's allowed moves, written out independently of engine.domain.machine:
 # (state, trigger) -> new state.
@@ -82,23 +82,6 @@ def test_unknown_trigger_is_rejected(machine: CallMachine) -> None:
 
 def test_final_codes_end_an_attempt() -> None:
     assert [c.value for c in S if c.is_final] == list(range(3, 14))
-
-
-def test_effects() -> None:
-    m = CallMachine()
-    start = effects_for(m.fire(S.REGISTERED, "start"))
-    assert start.notify and start.dial_caller and start.watchdog
-    answered = effects_for(m.fire(S.CALLS_STARTING, "caller_answered"))
-    assert answered.dial_callee and answered.notify
-    bridged = effects_for(m.fire(S.CALLER_CONNECTED, "callee_answered"))
-    assert bridged.schedule_cut and not bridged.end_attempt
-    for trigger in ("cut", "caller_hung_up", "callee_hung_up"):
-        ended = effects_for(m.fire(S.CALLEE_CONNECTED, trigger))
-        assert ended.end_attempt and ended.notify
-    ringing = effects_for(m.fire(S.CALLS_STARTING, "caller_ringing"))
-    assert not ringing.notify
-    rejected = effects_for(m.fire(S.CALLS_STARTING, "cut"))
-    assert not rejected.notify and not rejected.end_attempt
 
 
 def test_machine_is_shared_safely_between_threads(machine: CallMachine) -> None:
