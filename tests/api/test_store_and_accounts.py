@@ -16,6 +16,7 @@ from sqlalchemy import Engine, text
 from engine.bootstrap import Service
 from engine.config import Settings
 from engine.errors import StoreUnavailable
+from engine.notifications.sender import NotificationSender
 from engine.store.accounts import add_credit, create_account, set_disabled, set_limits
 from engine.store.database import make_engine
 from engine.store.migrate import upgrade
@@ -104,6 +105,12 @@ def test_a_locked_sqlite_store_answers_503_within_the_busy_timeout(tmp_path: Pat
         )
         with pytest.raises(StoreUnavailable):
             worker.run_due()
+        sender = NotificationSender(service.store, service.settings.notifications)
+        try:
+            with pytest.raises(StoreUnavailable):
+                sender.run_ready()
+        finally:
+            sender.close()
     finally:
         assert holder.stdin is not None
         holder.stdin.write("\n")

@@ -148,3 +148,22 @@ def test_the_queue_is_bounded(harness: Harness) -> None:
     assert register() == Refused(Refusal.QUEUE_FULL, waiting=2)
     harness.timers.run_due()  # one starts, one place frees up in the queue
     register()
+
+
+def test_a_queued_call_whose_credit_ran_out_rings_no_phone(harness: Harness) -> None:
+    set_limits(harness.db, "acme", credit_seconds=60, max_concurrent=1)
+    talking = harness.register()
+    queued = harness.register()
+    harness.timers.run_due()
+    assert harness.state(queued) == S.REGISTERED  # waits for the first call to end
+    harness.event(talking, Leg.CALLER, LegEventKind.ANSWERED)
+    harness.timers.run_due()
+    harness.event(talking, Leg.CALLEE, LegEventKind.ANSWERED)
+    harness.clock.advance(60)  # the whole credit is talked away
+    harness.timers.run_due()
+    assert harness.state(talking) == S.OUT_OF_CREDITS
+    harness.clock.advance(1)
+    harness.timers.run_due()
+    assert harness.state(queued) == S.OUT_OF_CREDITS
+    assert [n.code for n in harness.notifications(queued)] == [13]
+    assert [d.call_id for d in harness.carrier.dials].count(queued) == 0
