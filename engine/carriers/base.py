@@ -1,10 +1,14 @@
-"""The one small interface every carrier driver implements (DESIGN §4).
+"""The one small interface every carrier driver implements.
 
 The engine calls ``dial`` and ``hang_up``; the driver reports what happens through the
-``EventSink`` it was started with (which is ``Engine.apply_event``). The engine never
+``EventSink`` it was started with (which is ``Service.apply_event``). The engine never
 knows which carrier it talks to. Drivers must be thread-safe: ``dial``/``hang_up`` are
 called from worker threads, and must not block for long (they start the work and
 return; outcomes arrive later as events).
+
+Drivers hand their events to the sink through an ``EventDispatcher``
+(engine/carriers/dispatch.py), which applies each call's events in order and never
+drops one because the store is down.
 """
 
 from __future__ import annotations
@@ -16,6 +20,13 @@ from typing import Protocol
 from engine.domain.events import Leg, LegEvent
 
 EventSink = Callable[[LegEvent], object]
+"""Applies one leg event; returns once it is durable (the return value is ignored).
+
+It may block (it writes to the database). It raises ``engine.errors.StoreUnavailable``
+when the store cannot be reached: nothing was applied, and the dispatcher gives it the
+same event again (with backoff, the call's later events waiting behind it) until the
+store is back. Any other exception is a bug: the dispatcher logs the event and drops it.
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +50,7 @@ class Carrier(Protocol):
     name: str
 
     def start(self, sink: EventSink) -> None:
-        """Begin work; events go to ``sink`` from now on."""
+        """Begin work; events go to ``sink`` from now on, one call's events in order."""
 
     def dial(self, request: DialRequest) -> None:
         """Start phoning one leg. Outcomes arrive later as leg events."""
@@ -52,4 +63,5 @@ class Carrier(Protocol):
         """
 
     def stop(self) -> None:
-        """Stop work; legs in progress are abandoned (the engine's watchdog ends them)."""
+        """Stop work; legs in progress are abandoned (the engine's watchdog ends them),
+        and so are events not yet applied (the dispatcher logs how many)."""

@@ -1,32 +1,29 @@
-"""The simulated carrier: a real driver with its own clock, the default (SPEC §4).
+"""The simulated carrier: a real driver with its own clock, the default.
 
 Each dialled number gets the behaviour of the first matching rule in the config
 (``[[carrier.sim.rule]]``): ring, then after ``after`` seconds answer, be busy, reject,
 stop ringing unanswered, or (``unreachable``) fail without ringing; an answered phone
 may hang up by itself ``hangup_after`` seconds later. The default answers every leg.
 Phones live in memory: a restart drops them, and the engine's watchdog ends the calls
-they were on, exactly as with a real network.
+they were on, exactly as with a real network. Events reach the engine through an
+``EventDispatcher`` (engine/carriers/dispatch.py), which keeps each call's events in order
+and retries them while the store is down.
 """
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import itertools
-import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from engine.carriers.base import DialRequest, EventSink
+from engine.carriers.dispatch import EventDispatcher
 from engine.config import SimRule, SimSettings
 from engine.domain.codes import Cause
 from engine.domain.events import Leg, LegEvent, LegEventKind
-from engine.errors import StoreUnavailable
-
-log = logging.getLogger("callbridge.carrier.sim")
 
 OUTCOMES: dict[str, tuple[LegEventKind, Cause]] = {
     "answer": (LegEventKind.ANSWERED, Cause.NONE),
@@ -36,8 +33,16 @@ OUTCOMES: dict[str, tuple[LegEventKind, Cause]] = {
     "unreachable": (LegEventKind.FAILED, Cause.SUBSCRIBER_ABSENT),
 }
 
-EVENT_WORKERS = 8
-SINK_RETRIES = 120  # store down: keep the event and retry every 0.5 s for a minute
+EVENT_WORKERS = 8  # threads applying events (the sink blocks on the database)
+ENDS_LEG = frozenset(
+    {
+        LegEventKind.BUSY,
+        LegEventKind.REJECTED,
+        LegEventKind.NO_ANSWER,
+        LegEventKind.FAILED,
+        LegEventKind.HUNG_UP,
+    }
+)
 
 
 @dataclass(order=True)
@@ -45,7 +50,6 @@ class _Pending:
     at: float
     seq: int
     event: LegEvent = field(compare=False)
-    tries: int = field(default=0, compare=False)
 
 
 class SimCarrier:
@@ -60,22 +64,14 @@ class SimCarrier:
         self._seq = itertools.count()
         self._live: set[tuple[int, int, Leg]] = set()  # legs still on the network
         self._cond = threading.Condition()
-        self._sink: EventSink | None = None
         self._thread: threading.Thread | None = None
-        self._executors: list[ThreadPoolExecutor] = []
+        self._events = EventDispatcher(EVENT_WORKERS, name="sim")
         self._stopping = False
 
     # -- Carrier interface -------------------------------------------------------------
     def start(self, sink: EventSink) -> None:
-        self._sink = sink
         self._stopping = False
-        # The sink blocks on the database: calls are spread over a few threads (one call
-        # always on the same one, so its events stay in order) and their events can share
-        # commits (group commit) instead of waiting for each other.
-        self._executors = [
-            ThreadPoolExecutor(1, thread_name_prefix=f"sim-events-{n}")
-            for n in range(EVENT_WORKERS)
-        ]
+        self._events.start(sink)
         self._thread = threading.Thread(target=self._run, name="sim-carrier", daemon=True)
         self._thread.start()
 
@@ -98,9 +94,7 @@ class SimCarrier:
             self._cond.notify()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        for executor in self._executors:
-            executor.shutdown(wait=True, cancel_futures=True)
-        self._executors = []
+        self._events.stop()
 
     # -- behaviour ---------------------------------------------------------------------
     @staticmethod
@@ -135,35 +129,10 @@ class SimCarrier:
                     self._cond.wait(timeout)
                 if self._stopping:
                     return
-                item = heapq.heappop(self._heap)
-                ev = item.event
-                if (ev.call_id, ev.attempt, ev.leg) not in self._live:
+                event = heapq.heappop(self._heap).event
+                leg = (event.call_id, event.attempt, event.leg)
+                if leg not in self._live:
                     continue  # hung up or cancelled since it was scheduled
-            with contextlib.suppress(RuntimeError):  # stopping
-                self._executors[ev.call_id % len(self._executors)].submit(self._deliver, item)
-
-    def _deliver(self, item: _Pending) -> None:
-        assert self._sink is not None
-        ev = item.event
-        try:
-            self._sink(ev)
-        except StoreUnavailable:
-            if item.tries < SINK_RETRIES:
-                with self._cond:
-                    item.tries += 1
-                    item.at = self.clock() + 0.5
-                    heapq.heappush(self._heap, item)
-                    self._cond.notify()
-                return
-            log.error("sim: dropping %s after the store stayed down", ev)
-        except Exception:
-            log.exception("sim: event %s could not be applied", ev)
-        if ev.kind in (
-            LegEventKind.BUSY,
-            LegEventKind.REJECTED,
-            LegEventKind.NO_ANSWER,
-            LegEventKind.FAILED,
-            LegEventKind.HUNG_UP,
-        ):
-            with self._cond:
-                self._live.discard((ev.call_id, ev.attempt, ev.leg))
+                if event.kind in ENDS_LEG:
+                    self._live.discard(leg)  # the phone is gone: nothing more from it
+            self._events.submit(event)

@@ -32,9 +32,10 @@ def phones(tmp_path: Path) -> Iterator[Callable[..., Phone]]:
         transport: str,
         name: str = "phone",
         variables: dict[str, str] | None = None,
+        timeout: float = 25.0,
         **values: str,
     ) -> Phone:
-        phone = Phone(name, 0, transport, tmp_path)
+        phone = Phone(name, 0, transport, tmp_path, timeout=timeout)
         started.append(phone)
         return phone.start(render(scenario, **values), variables or {})
 

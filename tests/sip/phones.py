@@ -161,6 +161,7 @@ class Phone:
     workdir: Path
     process: subprocess.Popen[bytes] | None = None
     returncode: int | None = None
+    timeout: float = 25.0  # seconds SIPp may run before it gives up (a failure)
 
     @property
     def messages_file(self) -> Path:
@@ -211,7 +212,7 @@ class Phone:
             "-default_behaviors",
             "all,-abortunexp",
             "-timeout",
-            "25s",
+            f"{self.timeout:g}s",
             "-timeout_error",
             "-trace_msg",
             "-trace_err",

@@ -7,10 +7,11 @@
 4. ACK the callee with the caller's answer, and report the callee ANSWERED.
 
 The asyncio loop runs in a daemon thread of its own; ``dial`` and ``hang_up`` only hand
-work to it. Events go to the sink through single-thread executors, one per shard of
-calls (``call_id % event_workers``), so the sink may block (it writes to a database)
-without stalling SIP, each call's events keep their order, and events of different calls
-are applied concurrently (the engine commits them together).
+work to it. Events go to the sink through an ``EventDispatcher`` with ``event_workers``
+threads (engine/carriers/dispatch.py), never from the loop: the sink may block (it writes
+to a database) without stalling SIP, each call's events keep their order, events of
+different calls are applied concurrently (the engine commits them together), and an
+event the store cannot take now (it is down) is retried until it can, not lost.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from engine.carriers.base import DialRequest, EventSink
+from engine.carriers.dispatch import EventDispatcher
 from engine.carriers.sip import outcome
 from engine.carriers.sip.config import SipSettings
 from engine.carriers.sip.dialog import response_to
@@ -60,12 +62,9 @@ class SipCarrier:
         self.settings = settings
         self._clock = clock
         self._ua = UserAgent(settings, self)
-        self._sink: EventSink | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        # One single-thread pool per shard of calls: a call's events keep their order,
-        # while events of different calls reach the sink concurrently (and share commits).
-        self._executors: list[concurrent.futures.ThreadPoolExecutor] = []
+        self._events = EventDispatcher(settings.event_workers, name="sip")
         self._calls: dict[tuple[int, int], _Call] = {}
         self._owners: dict[int, tuple[_Call, DialRequest]] = {}  # id(CallLeg) → owner
         self._by_sip_call_id: dict[str, CallLeg] = {}
@@ -75,11 +74,7 @@ class SipCarrier:
     def start(self, sink: EventSink) -> None:
         if self._loop is not None:
             raise CarrierError("the SIP carrier is already started")
-        self._sink = sink
-        self._executors = [
-            concurrent.futures.ThreadPoolExecutor(1, f"sip-events-{n}")
-            for n in range(self.settings.event_workers)
-        ]
+        self._events.start(sink)
         loop = asyncio.new_event_loop()
         self._loop = loop
         self._thread = threading.Thread(target=loop.run_forever, name="sip-carrier", daemon=True)
@@ -120,9 +115,7 @@ class SipCarrier:
             if self._thread is not None:
                 self._thread.join(timeout=5)
             loop.close()
-        executors, self._executors = self._executors, []
-        for executor in executors:
-            executor.shutdown(wait=True)
+        self._events.stop()  # after the loop: no event can be submitted any more
 
     def _call_soon(self, callback: Callable[..., None], *args: object) -> None:
         loop = self._loop
@@ -200,8 +193,7 @@ class SipCarrier:
 
     def _emit(self, leg: CallLeg, kind: LegEventKind, cause: int, detail: str = "") -> None:
         owner = self._owners.get(id(leg))
-        executors = self._executors
-        if owner is None or not executors:
+        if owner is None:
             return
         request = owner[1]
         event = LegEvent(
@@ -221,15 +213,7 @@ class SipCarrier:
             cause,
             detail,
         )
-        with contextlib.suppress(RuntimeError):  # stopping: no events after stop()
-            executors[event.call_id % len(executors)].submit(self._deliver, event)
-
-    def _deliver(self, event: LegEvent) -> None:
-        try:
-            assert self._sink is not None
-            self._sink(event)
-        except Exception:
-            log.exception("the event sink failed on %s", event)
+        self._events.submit(event)
 
     # -- LegObserver ---------------------------------------------------------------------------
     def leg_ringing(self, leg: CallLeg) -> None:
