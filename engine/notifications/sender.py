@@ -1,7 +1,11 @@
-"""Delivers the outbox to each account's callback URL (SPEC §3, DESIGN §3).
+"""Delivers the outbox to each account's callback URL.
 
 ``GET <callback_url>?id=&code=&desc=&cause=&time=`` signed with the Standard Webhooks
-headers. Only a 2xx within the timeout counts; anything else is retried on the
+headers ``webhook-id``, ``webhook-timestamp`` and ``webhook-signature``. The signed
+content is ``<webhook-id>.<webhook-timestamp>.<payload>`` where the payload is the query
+string exactly as sent in the request line (without the ``?``; any query the callback
+URL already had is part of it), so a request whose parameters were changed does not
+verify. Only a 2xx within the timeout counts; anything else is retried on the
 schedule, and every attempt is stored. Per call, a notification waits until the one
 before it is settled, so a receiver sees the codes in order.
 """
@@ -35,10 +39,11 @@ log = logging.getLogger("callbridge.notifications")
 USER_AGENT = "callbridge/0.1"
 
 
-def sign(secret: str, msg_id: str, timestamp: int, body: bytes = b"") -> str:
-    """Standard Webhooks ``webhook-signature`` value (``v1,<base64 HMAC-SHA256>``)."""
+def sign(secret: str, msg_id: str, timestamp: int, payload: bytes) -> str:
+    """One Standard Webhooks signature (``v1,<base64 HMAC-SHA256>``) of
+    ``msg_id.timestamp.payload`` under a ``whsec_`` secret."""
     key = base64.b64decode(secret.removeprefix("whsec_"))
-    signed = f"{msg_id}.{timestamp}.".encode() + body
+    signed = f"{msg_id}.{timestamp}.".encode() + payload
     digest = hmac.new(key, signed, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode()
 
@@ -111,12 +116,13 @@ class NotificationSender:
     def send(self, item: Outgoing) -> AttemptResult:
         """One HTTP attempt; never raises."""
         url = notification_url(item.url, item)
+        payload = urlsplit(url).query.encode()  # the query as the client sends it
         ts = int(self.clock())
         msg_id = f"msg_{item.call_id}_{item.seq}"
         headers = {
             "webhook-id": msg_id,
             "webhook-timestamp": str(ts),
-            "webhook-signature": sign(item.secret, msg_id, ts),
+            "webhook-signature": sign(item.secret, msg_id, ts, payload),
         }
         started = self.clock()
         t0 = time.perf_counter()

@@ -6,9 +6,15 @@ import base64
 import hashlib
 import hmac
 import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import select, update
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from engine.domain.events import Leg, LegEventKind
 from engine.store import outbox
@@ -17,6 +23,82 @@ from engine.store.outbox import AttemptResult
 from engine.store.schema import account, notification, notification_attempt
 from tests.integration.conftest import Harness
 from tests.support import Receiver
+
+
+@dataclass
+class Request:
+    """One request exactly as it arrived: method, request-line target, headers, body."""
+
+    method: str
+    target: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def query(self) -> str:
+        """The raw query string of the request line (what a GET callback signs)."""
+        return self.target.partition("?")[2]
+
+
+class RawReceiver:
+    """A callback endpoint on 127.0.0.1 that keeps each request as received (unparsed)."""
+
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _record(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                outer.requests.append(
+                    Request(self.command, self.path, dict(self.headers.items()), body)
+                )
+                self.send_response(200)
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            do_GET = do_POST = _record
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def raw(harness: Harness) -> Iterator[RawReceiver]:
+    """A raw receiver as the account's callback URL; the harness clock set to now (the
+    standardwebhooks package refuses timestamps more than 5 minutes from its clock)."""
+    rec = RawReceiver()
+    with harness.db.begin() as conn:
+        conn.execute(update(account).values(callback_url=rec.url))
+    harness.clock.now = time.time()
+    yield rec
+    rec.stop()
+
+
+def secret_of(h: Harness) -> str:
+    with h.db.connect() as conn:
+        return str(conn.execute(select(account.c.signing_secret)).scalar_one())
+
+
+def verify(secret: str, req: Request, payload: str | bytes | None = None) -> None:
+    """What a receiver does with the standardwebhooks package: a GET's payload is the
+    raw query string, a POST's the body; json_parse=False since a query is not JSON."""
+    if payload is None:
+        payload = req.body if req.method == "POST" else req.query
+    Webhook(secret).verify(payload, req.headers, json_parse=False)
 
 
 def attempts(h: Harness, call_id: int) -> list[tuple[int, int | None, bool, str]]:
@@ -55,20 +137,69 @@ def test_delivers_every_change_in_order_with_the_seed_query(
     assert [n.state for n in harness.notifications(call_id)] == ["delivered"] * 4
 
 
-def test_requests_carry_standard_webhooks_signatures(harness: Harness, receiver: Receiver) -> None:
-    harness.register()
+def test_requests_carry_standard_webhooks_signatures_of_the_query(
+    harness: Harness, raw: RawReceiver
+) -> None:
+    call_id = harness.register()
     harness.timers.run_due()
     harness.flush_notifications()
-    with harness.db.connect() as conn:
-        secret = conn.execute(select(account.c.signing_secret)).scalar_one()
-    hit = receiver.answered[0]
-    msg_id, ts = hit.headers["webhook-id"], hit.headers["webhook-timestamp"]
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    expected = base64.b64encode(
-        hmac.new(key, f"{msg_id}.{ts}.".encode(), hashlib.sha256).digest()
-    ).decode()
-    assert hit.headers["webhook-signature"] == f"v1,{expected}"
+    secret = secret_of(harness)
+    (req,) = raw.requests
+    assert req.method == "GET" and req.body == b""
+    msg_id, ts = req.headers["webhook-id"], req.headers["webhook-timestamp"]
     assert int(ts) == int(harness.clock())
+    # The signed content, computed by hand: id.timestamp.<the query of the request line>.
+    assert req.query == f"id={call_id}&code=0&desc=CALLS_STARTING&cause=0&time={ts}"
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{msg_id}.{ts}.{req.query}".encode()
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    assert req.headers["webhook-signature"] == f"v1,{expected}"
+
+
+def test_the_reference_library_verifies_a_callback_and_refuses_a_changed_one(
+    harness: Harness, raw: RawReceiver
+) -> None:
+    call_id = harness.register()
+    harness.timers.run_due()
+    harness.event(call_id, Leg.CALLER, LegEventKind.BUSY, cause=17)
+    harness.flush_notifications()
+    secret = secret_of(harness)
+    assert [r.query.split("&")[1] for r in raw.requests] == ["code=0", "code=3"]
+    for req in raw.requests:
+        verify(secret, req)
+    genuine = raw.requests[-1]
+    # A captured request replayed with another code (or any other parameter) fails.
+    for old, new in (
+        ("code=3", "code=13"),
+        ("cause=17", "cause=16"),
+        (f"id={call_id}&", "id=999&"),
+    ):
+        assert old in genuine.query
+        with pytest.raises(WebhookVerificationError):
+            verify(secret, genuine, genuine.query.replace(old, new))
+    with pytest.raises(WebhookVerificationError):  # what the old signing covered
+        verify(secret, genuine, "")
+    with pytest.raises(WebhookVerificationError):  # another account's secret
+        verify("whsec_" + base64.b64encode(b"x" * 24).decode(), genuine)
+    # Without json_parse=False the library checks the signature, then fails on the
+    # query as JSON: a genuine GET callback must be verified with json_parse=False.
+    with pytest.raises(ValueError, match="Expecting value"):
+        Webhook(secret).verify(genuine.query, genuine.headers)
+
+
+def test_the_signature_covers_a_query_the_callback_url_already_has(
+    harness: Harness, raw: RawReceiver
+) -> None:
+    with harness.db.begin() as conn:
+        conn.execute(update(account).values(callback_url=raw.url + "?token=s3cret&x=a%20b"))
+    call_id = harness.register()
+    harness.timers.run_due()
+    harness.flush_notifications()
+    (req,) = raw.requests
+    assert req.target.startswith("/hook?token=s3cret&x=a+b&id=" + str(call_id))
+    verify(secret_of(harness), req)
+    with pytest.raises(WebhookVerificationError):
+        verify(secret_of(harness), req, req.query.replace("token=s3cret", "token=other"))
 
 
 def test_a_failing_receiver_gets_retries_in_order_and_loses_nothing(
