@@ -156,13 +156,24 @@ def account() -> None:
 @click.option("--password", required=True)
 @click.option("--callback-url", required=True, help="Where status notifications are sent.")
 @click.option("--lang", type=click.Choice(["en", "tr"]), default="en", show_default=True)
-def account_create(username: str, password: str, callback_url: str, lang: str) -> None:
+@click.option(
+    "--callback-method",
+    type=click.Choice(["get", "post"], case_sensitive=False),
+    default="get",
+    show_default=True,
+    help="GET with the fields in the query string, or POST with a JSON body.",
+)
+def account_create(
+    username: str, password: str, callback_url: str, lang: str, callback_method: str
+) -> None:
     """Create an account; prints its signing secret once."""
     settings = _settings()
     upgrade(settings.url)
     engine = make_engine(settings.url, pool_size=1)
     try:
-        account_id, secret = accounts.create_account(engine, username, password, callback_url, lang)
+        account_id, secret = accounts.create_account(
+            engine, username, password, callback_url, lang, callback_method=callback_method
+        )
     except (AccountExists, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -198,6 +209,26 @@ def account_disable(username: str) -> None:
     finally:
         engine.dispose()
     click.echo(f"account {username} disabled")
+
+
+@account.command("set-callback")
+@click.argument("username")
+@click.option("--url", default=None, help="The new callback URL.")
+@click.option(
+    "--method",
+    type=click.Choice(["get", "post"], case_sensitive=False),
+    default=None,
+    help="GET with the fields in the query string, or POST with a JSON body.",
+)
+def account_set_callback(username: str, url: str | None, method: str | None) -> None:
+    """Change where (--url) and how (--method) an account's notifications are sent."""
+    with _db() as db:
+        try:
+            accounts.set_callback(db, username, url=url, method=method)
+            shown = accounts.get_account(db, username)
+        except (AccountNotFound, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"account {username}: {shown.callback_method.upper()} {shown.callback_url}")
 
 
 @account.command("set-policy")

@@ -1,11 +1,13 @@
 """Delivers the outbox to each account's callback URL.
 
-``GET <callback_url>?id=&code=&desc=&cause=&time=`` signed with the Standard Webhooks
-headers ``webhook-id``, ``webhook-timestamp`` and ``webhook-signature``. The signed
-content is ``<webhook-id>.<webhook-timestamp>.<payload>`` where the payload is the query
-string exactly as sent in the request line (without the ``?``; any query the callback
-URL already had is part of it), so a request whose parameters were changed does not
-verify. Only a 2xx within the timeout counts; anything else is retried on the
+By default ``GET <callback_url>?id=&code=&desc=&cause=&time=``; an account set to POST
+gets ``POST <callback_url>`` with the same fields as a JSON object. Both are signed with
+the Standard Webhooks headers ``webhook-id``, ``webhook-timestamp`` and
+``webhook-signature``: the signed content is ``<webhook-id>.<webhook-timestamp>.<payload>``
+where the payload of a GET is the query string exactly as sent in the request line
+(without the ``?``; any query the callback URL already had is part of it) and the
+payload of a POST is its body, byte for byte. A request whose parameters were changed
+does not verify. Only a 2xx within the timeout counts; anything else is retried on the
 schedule, and every attempt is stored. Per call, a notification waits until the one
 before it is settled, so a receiver sees the codes in order.
 """
@@ -15,12 +17,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import Engine
@@ -30,7 +34,7 @@ from engine.domain.codes import StatusCode
 from engine.errors import StoreUnavailable, WebhookError
 from engine.notifications.http import WebhookClient
 from engine.store import outbox
-from engine.store.database import transaction
+from engine.store.database import reading, transaction
 from engine.store.group_commit import GroupCommit
 from engine.store.outbox import AttemptResult, Outgoing
 
@@ -48,20 +52,52 @@ def sign(secret: str, msg_id: str, timestamp: int, payload: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
+def _fields(item: Outgoing) -> list[tuple[str, int | str]]:
+    """The notification's fields, in the order they are sent."""
+    fields: list[tuple[str, int | str]] = [
+        ("id", item.call_id),
+        ("code", item.code),
+        ("desc", StatusCode(item.code).desc),
+        ("cause", item.cause),
+        ("time", int(item.event_time)),
+    ]
+    if item.attempt > 1:  # a re-dial: an extra field old integrations ignore
+        fields.append(("attempt", item.attempt))
+    return fields
+
+
+def notification_body(item: Outgoing) -> bytes:
+    """The JSON body of a POST notification (numbers as numbers, ``desc`` a string)."""
+    return json.dumps(dict(_fields(item)), separators=(",", ":")).encode()
+
+
 def notification_url(base: str, item: Outgoing) -> str:
     """The callback URL with the seed's query parameters added to any it already has."""
     parts = urlsplit(base)
     query = parse_qsl(parts.query, keep_blank_values=True)
-    query += [
-        ("id", str(item.call_id)),
-        ("code", str(item.code)),
-        ("desc", StatusCode(item.code).desc),
-        ("cause", str(item.cause)),
-        ("time", str(int(item.event_time))),
-    ]
-    if item.attempt > 1:  # a re-dial: an extra parameter old integrations ignore
-        query.append(("attempt", str(item.attempt)))
+    query += [(name, str(value)) for name, value in _fields(item)]
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One notification as an HTTP request, and the payload its signature covers."""
+
+    method: str  # "GET" | "POST"
+    url: str
+    body: bytes | None
+    payload: bytes
+    headers: dict[str, str]
+
+
+def delivery(item: Outgoing) -> Delivery:
+    """The request that sends ``item`` the way its account asked for."""
+    if item.method == "post":
+        body = notification_body(item)
+        return Delivery("POST", item.url, body, body, {"Content-Type": "application/json"})
+    url = notification_url(item.url, item)
+    # The client sends exactly this query in the request line (see WebhookClient).
+    return Delivery("GET", url, None, urlsplit(url).query.encode(), {})
 
 
 class NotificationSender:
@@ -115,19 +151,27 @@ class NotificationSender:
 
     def send(self, item: Outgoing) -> AttemptResult:
         """One HTTP attempt; never raises."""
-        url = notification_url(item.url, item)
-        payload = urlsplit(url).query.encode()  # the query as the client sends it
+        if item.method is None:  # built without the account's settings: read them
+            try:
+                with reading(self.db) as conn:
+                    item = outbox.account_delivery(conn, item)
+            except Exception as exc:
+                error = f"account settings not read: {exc}"
+                return AttemptResult(self.clock(), item.url, None, 0.0, False, error=error)
+        request = delivery(item)
+        url = request.url
         ts = int(self.clock())
         msg_id = f"msg_{item.call_id}_{item.seq}"
         headers = {
+            **request.headers,
             "webhook-id": msg_id,
             "webhook-timestamp": str(ts),
-            "webhook-signature": sign(item.secret, msg_id, ts, payload),
+            "webhook-signature": sign(item.secret, msg_id, ts, request.payload),
         }
         started = self.clock()
         t0 = time.perf_counter()
         try:
-            response = self.client.get(url, headers)
+            response = self.client.request(request.method, url, headers, request.body)
         except WebhookError as exc:
             latency = (time.perf_counter() - t0) * 1000
             return AttemptResult(started, url, None, latency, False, error=str(exc))

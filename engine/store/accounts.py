@@ -42,6 +42,7 @@ class Account:
     calls_per_second: float | None = None
     queue_limit: int | None = None
     retry_policy: dict[str, Any] | None = None
+    callback_method: str = "get"  # "get" | "post": how notifications are sent
 
     @property
     def limited(self) -> bool:
@@ -58,11 +59,21 @@ def new_signing_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
+CALLBACK_METHODS = ("get", "post")
+
+
 def validate_callback_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"callback URL must be an http(s) URL, got {url!r}")
     return url
+
+
+def validate_callback_method(method: str) -> str:
+    """``get`` or ``post`` (any case); returns it in lower case."""
+    if method.lower() not in CALLBACK_METHODS:
+        raise ValueError(f"callback method must be get or post, got {method!r}")
+    return method.lower()
 
 
 def create_account(
@@ -72,6 +83,7 @@ def create_account(
     callback_url: str,
     lang: str = "en",
     clock: Callable[[], float] = time.time,
+    callback_method: str = "get",
 ) -> tuple[int, str]:
     """Create an account; returns its id and its signing secret (shown once)."""
     if not username or len(username) > 64:
@@ -81,6 +93,7 @@ def create_account(
     if lang not in ("en", "tr"):
         raise ValueError("lang must be en or tr")
     validate_callback_url(callback_url)
+    method = validate_callback_method(callback_method)
     secret = new_signing_secret()
     try:
         with transaction(db) as conn:
@@ -89,6 +102,7 @@ def create_account(
                     username=username,
                     password_hash=_hasher.hash(password),
                     callback_url=callback_url,
+                    callback_method=method,
                     lang=lang,
                     signing_secret=secret,
                     disabled=False,
@@ -130,6 +144,7 @@ def _account(row: object) -> Account:
         calls_per_second=r["calls_per_second"],
         queue_limit=r["queue_limit"],
         retry_policy=r["retry_policy"],
+        callback_method=r["callback_method"],
     )
 
 
@@ -140,6 +155,22 @@ def get_account(db: Engine, username: str) -> Account:
     if found is None:
         raise AccountNotFound(username)
     return _account(found)
+
+
+def set_callback(
+    db: Engine, username: str, *, url: str | None = None, method: str | None = None
+) -> None:
+    """Change where (``url``) and how (``method``: get or post) the account's
+    notifications are sent; None leaves that one as it is. Notifications not yet
+    delivered go out the new way."""
+    values: dict[str, Any] = {}
+    if url is not None:
+        values["callback_url"] = validate_callback_url(url)
+    if method is not None:
+        values["callback_method"] = validate_callback_method(method)
+    if not values:
+        raise ValueError("nothing to change: give a callback URL or method")
+    _update_account(db, username, values)
 
 
 def set_policy(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from dataclasses import dataclass
 
@@ -25,6 +26,9 @@ class Outgoing:
     secret: str
     claim: str
     attempt: int = 1  # the call attempt (re-dials) it belongs to
+    # How to send it, from the account: "get" | "post". None when the row was read
+    # without the account's delivery settings: the sender reads them (account_delivery).
+    method: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,7 @@ def claim_ready(conn: Connection, now: float, limit: int, lease: float) -> list[
             notification.c.attempt,
             account.c.callback_url,
             account.c.signing_secret,
+            account.c.callback_method,
         )
         .join(call, call.c.id == notification.c.call_id)
         .join(account, account.c.id == call.c.account_id)
@@ -89,9 +94,29 @@ def claim_ready(conn: Connection, now: float, limit: int, lease: float) -> list[
             r.signing_secret,
             token,
             r.attempt,
+            method=r.callback_method,
         )
         for r in rows
     ]
+
+
+def account_delivery(conn: Connection, item: Outgoing) -> Outgoing:
+    """``item`` with its account's current callback URL, secret and method."""
+    row = conn.execute(
+        select(
+            account.c.callback_url,
+            account.c.signing_secret,
+            account.c.callback_method,
+        )
+        .join(call, call.c.account_id == account.c.id)
+        .where(call.c.id == item.call_id)
+    ).one()
+    return dataclasses.replace(
+        item,
+        url=row.callback_url,
+        secret=row.signing_secret,
+        method=row.callback_method,
+    )
 
 
 def record_attempt(

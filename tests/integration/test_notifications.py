@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from engine.domain.events import Leg, LegEventKind
 from engine.store import outbox
 from engine.store.database import transaction
-from engine.store.outbox import AttemptResult
+from engine.store.outbox import AttemptResult, Outgoing
 from engine.store.schema import account, notification, notification_attempt
 from tests.integration.conftest import Harness
 from tests.support import Receiver
@@ -342,3 +343,64 @@ def test_a_backlog_of_queued_notifications_is_not_scanned(
         assert outbox.next_ready(conn) == pytest.approx(harness.clock() + 5, abs=0.01)
     states = [n.state for i in ids for n in harness.notifications(i)]
     assert states == ["pending", "queued", "queued"] * 3
+
+
+def use_post(h: Harness) -> None:
+    with h.db.begin() as conn:
+        conn.execute(update(account).values(callback_method="post"))
+
+
+def test_post_sends_the_fields_as_json_signed_over_the_body(
+    harness: Harness, raw: RawReceiver
+) -> None:
+    use_post(harness)
+    with harness.db.begin() as conn:  # the URL's own query stays in the request line
+        conn.execute(update(account).values(callback_url=raw.url + "?token=abc"))
+    call_id = harness.register()
+    harness.timers.run_due()
+    harness.event(call_id, Leg.CALLER, LegEventKind.BUSY, cause=17)
+    harness.flush_notifications()
+    first, last = raw.requests
+    assert (last.method, last.target) == ("POST", "/hook?token=abc")
+    assert last.headers["Content-Type"] == "application/json"
+    assert int(last.headers["Content-Length"]) == len(last.body)
+    fields = {"id": call_id, "code": 3, "desc": "CALLER_BUSY", "cause": 17}
+    assert json.loads(last.body) == {**fields, "time": int(harness.clock())}
+    secret = secret_of(harness)
+    for req in raw.requests:
+        # The reference library's default: verify the body, return it parsed.
+        assert Webhook(secret).verify(req.body, req.headers)["id"] == call_id
+    assert Webhook(secret).verify(first.body, first.headers)["code"] == 0
+    changed = last.body.replace(b'"code":3', b'"code":13')
+    assert changed != last.body
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret).verify(changed, last.headers)
+    with pytest.raises(WebhookVerificationError):  # the body is signed, not the query
+        verify(secret, last, last.query)
+
+
+def test_post_carries_the_attempt_of_a_redial(harness: Harness, raw: RawReceiver) -> None:
+    use_post(harness)
+    call_id = harness.register()
+    item = Outgoing(
+        1, call_id, 1, 0, 0, harness.clock(), 0, raw.url, secret_of(harness), "c", 2, "post"
+    )
+    assert harness.sender.send(item).ok
+    (req,) = raw.requests
+    assert json.loads(req.body)["attempt"] == 2
+    verify(secret_of(harness), req)
+
+
+def test_a_notification_built_without_the_account_settings_is_sent_their_way(
+    harness: Harness, raw: RawReceiver
+) -> None:
+    """An operator's re-send builds its item from the notification row alone: the sender
+    reads the account's method (and secrets) itself."""
+    use_post(harness)
+    call_id = harness.register()
+    item = Outgoing(1, call_id, 1, 0, 0, harness.clock(), 0, "http://stale", "whsec_x", "op")
+    result = harness.sender.send(item)
+    assert result.ok and result.url == raw.url
+    (req,) = raw.requests
+    assert req.method == "POST"
+    verify(secret_of(harness), req)
