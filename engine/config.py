@@ -66,6 +66,9 @@ class NotificationSettings(BaseModel):
     jitter: float = Field(default=0.1, ge=0, le=1)  # +/- fraction of each delay
     senders: int = Field(default=16, ge=1, le=256)
     batch: int = Field(default=64, ge=1)
+    # After an account's signing secret is rotated, requests carry a signature with the
+    # old secret too for this many seconds, so receivers can switch at their own pace.
+    secret_overlap: float = Field(default=86400.0, ge=0)
 
 
 class RetryPolicy(BaseModel):

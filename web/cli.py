@@ -231,6 +231,28 @@ def account_set_callback(username: str, url: str | None, method: str | None) -> 
     click.echo(f"account {username}: {shown.callback_method.upper()} {shown.callback_url}")
 
 
+@account.command("rotate-secret")
+@click.argument("username")
+def account_rotate_secret(username: str) -> None:
+    """Give an account a new signing secret; prints it once. The old one keeps signing
+    too for notifications.secret_overlap seconds."""
+    settings = _settings()
+    with _db() as db:
+        try:
+            secret = accounts.rotate_secret(db, username)
+        except AccountNotFound as exc:
+            raise click.ClickException(str(exc)) from exc
+    overlap = settings.notifications.secret_overlap
+    click.echo(f"account {username}: new signing secret (shown once): {secret}")
+    if overlap > 0:
+        click.echo(
+            f"requests are signed with the old secret too for the next {overlap:g} s "
+            "(notifications.secret_overlap); switch the receiver to the new one by then"
+        )
+    else:
+        click.echo("the old secret no longer signs (notifications.secret_overlap is 0)")
+
+
 @account.command("set-policy")
 @click.argument("username")
 @click.option("--codes", default="", help="Final codes that re-dial, e.g. 3,4,7,8 (empty: none).")

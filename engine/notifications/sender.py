@@ -7,9 +7,12 @@ the Standard Webhooks headers ``webhook-id``, ``webhook-timestamp`` and
 where the payload of a GET is the query string exactly as sent in the request line
 (without the ``?``; any query the callback URL already had is part of it) and the
 payload of a POST is its body, byte for byte. A request whose parameters were changed
-does not verify. Only a 2xx within the timeout counts; anything else is retried on the
-schedule, and every attempt is stored. Per call, a notification waits until the one
-before it is settled, so a receiver sees the codes in order.
+does not verify. For a while after the account's secret was rotated, the request is
+signed with the new and the old secret (``webhook-signature`` then holds two
+space-separated ``v1,`` entries, new first). Only a 2xx within the timeout counts;
+anything else is retried on the schedule, and every attempt is stored. Per call, a
+notification waits until the one before it is settled, so a receiver sees the codes in
+order.
 """
 
 from __future__ import annotations
@@ -160,13 +163,16 @@ class NotificationSender:
                 return AttemptResult(self.clock(), item.url, None, 0.0, False, error=error)
         request = delivery(item)
         url = request.url
-        ts = int(self.clock())
+        now = self.clock()
+        ts = int(now)
         msg_id = f"msg_{item.call_id}_{item.seq}"
         headers = {
             **request.headers,
             "webhook-id": msg_id,
             "webhook-timestamp": str(ts),
-            "webhook-signature": sign(item.secret, msg_id, ts, request.payload),
+            "webhook-signature": " ".join(
+                sign(secret, msg_id, ts, request.payload) for secret in self.secrets(item, now)
+            ),
         }
         started = self.clock()
         t0 = time.perf_counter()
@@ -184,6 +190,17 @@ class NotificationSender:
         elif not in_time:
             error = f"answered after the {self.settings.timeout:g} s timeout"
         return AttemptResult(started, url, response.status, latency, ok, error, response.text[:500])
+
+    def secrets(self, item: Outgoing, now: float) -> list[str]:
+        """The secrets to sign with at ``now``: the account's, and the one it replaced
+        while the rotation is less than ``secret_overlap`` seconds old."""
+        if (
+            item.previous_secret
+            and item.rotated_at is not None
+            and now < item.rotated_at + self.settings.secret_overlap
+        ):
+            return [item.secret, item.previous_secret]
+        return [item.secret]
 
     def next_attempt_at(self, tries_done: int, now: float) -> float | None:
         """When to try again after ``tries_done`` failed attempts (None: give up)."""

@@ -157,6 +157,34 @@ def get_account(db: Engine, username: str) -> Account:
     return _account(found)
 
 
+def rotate_secret(db: Engine, username: str, clock: Callable[[], float] = time.time) -> str:
+    """Give the account a new signing secret and return it (shown once).
+
+    The secret it replaces is kept as the previous one: notifications are signed with
+    both until ``notifications.secret_overlap`` seconds after now, then with the new
+    one only. A second rotation within that time drops the oldest secret at once.
+    """
+    secret = new_signing_secret()
+    with transaction(db) as conn:
+        row = conn.execute(
+            select(account.c.id, account.c.signing_secret)
+            .where(account.c.username == username)
+            .with_for_update()
+        ).first()
+        if row is None:
+            raise AccountNotFound(username)
+        conn.execute(
+            update(account)
+            .where(account.c.id == row.id)
+            .values(
+                signing_secret=secret,
+                previous_signing_secret=row.signing_secret,
+                secret_rotated_at=clock(),
+            )
+        )
+    return secret
+
+
 def set_callback(
     db: Engine, username: str, *, url: str | None = None, method: str | None = None
 ) -> None:

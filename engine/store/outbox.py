@@ -29,6 +29,8 @@ class Outgoing:
     # How to send it, from the account: "get" | "post". None when the row was read
     # without the account's delivery settings: the sender reads them (account_delivery).
     method: str | None = None
+    previous_secret: str | None = None  # the secret before the last rotation, if any
+    rotated_at: float | None = None  # when the account's secret was last rotated
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,8 @@ def claim_ready(conn: Connection, now: float, limit: int, lease: float) -> list[
             account.c.callback_url,
             account.c.signing_secret,
             account.c.callback_method,
+            account.c.previous_signing_secret,
+            account.c.secret_rotated_at,
         )
         .join(call, call.c.id == notification.c.call_id)
         .join(account, account.c.id == call.c.account_id)
@@ -95,18 +99,22 @@ def claim_ready(conn: Connection, now: float, limit: int, lease: float) -> list[
             token,
             r.attempt,
             method=r.callback_method,
+            previous_secret=r.previous_signing_secret,
+            rotated_at=r.secret_rotated_at,
         )
         for r in rows
     ]
 
 
 def account_delivery(conn: Connection, item: Outgoing) -> Outgoing:
-    """``item`` with its account's current callback URL, secret and method."""
+    """``item`` with its account's current callback URL, secrets and method."""
     row = conn.execute(
         select(
             account.c.callback_url,
             account.c.signing_secret,
             account.c.callback_method,
+            account.c.previous_signing_secret,
+            account.c.secret_rotated_at,
         )
         .join(call, call.c.account_id == account.c.id)
         .where(call.c.id == item.call_id)
@@ -116,6 +124,8 @@ def account_delivery(conn: Connection, item: Outgoing) -> Outgoing:
         url=row.callback_url,
         secret=row.signing_secret,
         method=row.callback_method,
+        previous_secret=row.previous_signing_secret,
+        rotated_at=row.secret_rotated_at,
     )
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import time
+
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from engine.errors import AccountNotFound
 from engine.store import accounts
+from engine.store.schema import account
 from web.cli import main
 
 
@@ -59,4 +63,26 @@ def test_the_cli_creates_a_post_account_and_switches_it(db: Engine, db_url: str)
     out = cli(db_url, "account", "set-callback", "acme", "--url", "https://example.com/h")
     assert "acme: GET https://example.com/h" in out.output
     out = cli(db_url, "account", "set-callback", "nobody", "--method", "post")
+    assert out.exit_code != 0 and "nobody" in out.output
+
+
+def test_rotate_secret_prints_the_new_secret_once_and_keeps_the_old(
+    db: Engine, db_url: str
+) -> None:
+    _, old = accounts.create_account(db, "acme", "correct horse", "http://127.0.0.1:9/cb")
+    out = cli(db_url, "account", "rotate-secret", "acme")
+    assert out.exit_code == 0, out.output
+    (new,) = re.findall(r"whsec_\S+", out.output)
+    assert new != old and "86400 s" in out.output
+    with db.connect() as conn:
+        row = conn.execute(
+            select(
+                account.c.signing_secret,
+                account.c.previous_signing_secret,
+                account.c.secret_rotated_at,
+            )
+        ).one()
+    assert (row.signing_secret, row.previous_signing_secret) == (new, old)
+    assert abs(row.secret_rotated_at - time.time()) < 60
+    out = cli(db_url, "account", "rotate-secret", "nobody")
     assert out.exit_code != 0 and "nobody" in out.output

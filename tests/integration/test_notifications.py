@@ -18,12 +18,14 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from engine.domain.events import Leg, LegEventKind
+from engine.notifications.sender import NotificationSender, sign
 from engine.store import outbox
+from engine.store.accounts import rotate_secret
 from engine.store.database import transaction
 from engine.store.outbox import AttemptResult, Outgoing
 from engine.store.schema import account, notification, notification_attempt
 from tests.integration.conftest import Harness
-from tests.support import Receiver
+from tests.support import Hit, Receiver
 
 
 @dataclass
@@ -404,3 +406,65 @@ def test_a_notification_built_without_the_account_settings_is_sent_their_way(
     (req,) = raw.requests
     assert req.method == "POST"
     verify(secret_of(harness), req)
+
+
+def send_code_0(h: Harness, sender: NotificationSender | None = None) -> None:
+    """Register a call and send its code 0 with ``sender`` (the harness's by default)."""
+    call_id = h.register()
+    item = Outgoing(1, call_id, 1, 0, 0, h.clock(), 0, "", "", "claim")  # account's settings
+    assert (sender or h.sender).send(item).ok
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_old_and_new_secrets_both_verify_during_the_overlap_then_only_the_new(
+    harness: Harness, raw: RawReceiver, method: str
+) -> None:
+    with harness.db.begin() as conn:
+        conn.execute(update(account).values(callback_method=method))
+    old = secret_of(harness)
+    # 2 minutes of overlap, so that the times signed stay within the 5 minutes the
+    # standardwebhooks package accepts around its own (real) clock.
+    settings = harness.sender.settings.model_copy(update={"secret_overlap": 120.0})
+    sender = NotificationSender(harness.db, settings, clock=harness.clock)
+    try:
+        new = rotate_secret(harness.db, "acme", clock=harness.clock)
+        assert new != old and new.startswith("whsec_") and secret_of(harness) == new
+        harness.clock.advance(119)
+        send_code_0(harness, sender)
+        during = raw.requests[-1]
+        assert len(during.headers["webhook-signature"].split(" ")) == 2
+        verify(old, during)  # a receiver not yet switched
+        verify(new, during)  # a receiver already switched
+        harness.clock.advance(1)  # the overlap is over
+        send_code_0(harness, sender)
+        after = raw.requests[-1]
+        assert len(after.headers["webhook-signature"].split(" ")) == 1
+        verify(new, after)
+        with pytest.raises(WebhookVerificationError):
+            verify(old, after)
+    finally:
+        sender.close()
+
+
+def test_the_default_overlap_is_a_day_and_a_second_rotation_drops_the_oldest(
+    harness: Harness, receiver: Receiver
+) -> None:
+    def signed_with(hit: Hit) -> list[str]:
+        """Which of the secrets seen signed the request (checked by hand)."""
+        msg_id, ts = hit.headers["webhook-id"], hit.headers["webhook-timestamp"]
+        query = "&".join(f"{k}={v}" for k, v in hit.query.items())  # plain values only
+        entries = hit.headers["webhook-signature"].split(" ")
+        return [s for s in secrets if sign(s, msg_id, int(ts), query.encode()) in entries]
+
+    assert harness.sender.settings.secret_overlap == 86400
+    secrets = [secret_of(harness)]
+    secrets.append(rotate_secret(harness.db, "acme", clock=harness.clock))
+    harness.clock.advance(86399)
+    send_code_0(harness)
+    assert signed_with(receiver.hits[-1]) == secrets[:2]
+    secrets.append(rotate_secret(harness.db, "acme", clock=harness.clock))
+    send_code_0(harness)
+    assert signed_with(receiver.hits[-1]) == secrets[1:]  # the first one is gone
+    harness.clock.advance(86400)
+    send_code_0(harness)
+    assert signed_with(receiver.hits[-1]) == secrets[2:]
