@@ -69,6 +69,10 @@ class NotificationSettings(BaseModel):
     # After an account's signing secret is rotated, requests carry a signature with the
     # old secret too for this many seconds, so receivers can switch at their own pace.
     secret_overlap: float = Field(default=86400.0, ge=0)
+    # Whether a callback URL supplied by a customer may point at loopback, private,
+    # link-local and other non-public addresses (account URLs set by operators always
+    # may). Meant for tests and closed networks.
+    allow_private_targets: bool = False
 
 
 class RetryPolicy(BaseModel):

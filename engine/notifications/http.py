@@ -3,7 +3,8 @@
 httpx cost ~0.9 ms of CPU per notification here against ~0.1 ms for ``http.client``
 (measured: 2,000 GETs to a local receiver); with four notifications per call that was
 the largest single cost of a call in the one-process engine. A sender thread keeps one
-connection per receiver (scheme, host, port) and reuses it; any error closes it.
+connection per receiver (scheme, host, port, and the address it is pinned to, if any)
+and reuses it; any error closes it.
 Redirects are not followed (a 3xx does not count as delivered).
 
 A request may be pinned to an address checked beforehand (``address``): the connection

@@ -36,6 +36,7 @@ from engine.config import NotificationSettings
 from engine.domain.codes import StatusCode
 from engine.errors import StoreUnavailable, WebhookError
 from engine.notifications.http import WebhookClient
+from engine.notifications.urls import Resolver, UrlRefused, check_send_target, redact
 from engine.store import outbox
 from engine.store.database import reading, transaction
 from engine.store.group_commit import GroupCommit
@@ -113,11 +114,13 @@ class NotificationSender:
         clock: Callable[[], float] = time.time,
         client: WebhookClient | None = None,
         rng: random.Random | None = None,
+        resolve: Resolver | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
         self.clock = clock
         self.client = client or WebhookClient(settings.timeout, USER_AGENT)
+        self.resolve = resolve  # host name lookups of customer URLs (None: the system's)
         self._pool = ThreadPoolExecutor(settings.senders, thread_name_prefix="notify")
         self._group = GroupCommit(db)
         self._in_flight = 0
@@ -160,9 +163,18 @@ class NotificationSender:
                     item = outbox.account_delivery(conn, item)
             except Exception as exc:
                 error = f"account settings not read: {exc}"
-                return AttemptResult(self.clock(), item.url, None, 0.0, False, error=error)
+                return AttemptResult(self.clock(), redact(item.url), None, 0.0, False, error=error)
         request = delivery(item)
-        url = request.url
+        url = redact(request.url)  # what is recorded (an account URL never has credentials)
+        address = None
+        if item.customer_url:
+            try:
+                address = check_send_target(
+                    request.url, self.settings.allow_private_targets, self.resolve
+                )
+            except UrlRefused as exc:
+                error = f"target refused: {exc}"
+                return AttemptResult(self.clock(), url, None, 0.0, False, error=error)
         now = self.clock()
         ts = int(now)
         msg_id = f"msg_{item.call_id}_{item.seq}"
@@ -177,7 +189,9 @@ class NotificationSender:
         started = self.clock()
         t0 = time.perf_counter()
         try:
-            response = self.client.request(request.method, url, headers, request.body)
+            response = self.client.request(
+                request.method, request.url, headers, request.body, address=address
+            )
         except WebhookError as exc:
             latency = (time.perf_counter() - t0) * 1000
             return AttemptResult(started, url, None, latency, False, error=str(exc))

@@ -13,7 +13,6 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -23,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from engine.config import RetryPolicy
 from engine.domain.policy import zone
 from engine.errors import AccountExists, AccountNotFound
+from engine.notifications.urls import check_callback_url
 from engine.store.database import reading, transaction
 from engine.store.schema import account
 
@@ -63,10 +63,9 @@ CALLBACK_METHODS = ("get", "post")
 
 
 def validate_callback_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"callback URL must be an http(s) URL, got {url!r}")
-    return url
+    """An account's callback URL: http(s), no user:pass@, any host (operators set it).
+    Raises :class:`~engine.notifications.urls.UrlRefused`, a ValueError."""
+    return check_callback_url(url)
 
 
 def validate_callback_method(method: str) -> str:

@@ -31,6 +31,9 @@ class Outgoing:
     method: str | None = None
     previous_secret: str | None = None  # the secret before the last rotation, if any
     rotated_at: float | None = None  # when the account's secret was last rotated
+    # The URL came from a customer, not an operator: checked again when sent, and only
+    # sent to a public address (unless notifications.allow_private_targets).
+    customer_url: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +110,8 @@ def claim_ready(conn: Connection, now: float, limit: int, lease: float) -> list[
 
 
 def account_delivery(conn: Connection, item: Outgoing) -> Outgoing:
-    """``item`` with its account's current callback URL, secrets and method."""
+    """``item`` with its account's current callback URL (unless its URL is a customer's),
+    secrets and method."""
     row = conn.execute(
         select(
             account.c.callback_url,
@@ -121,7 +125,7 @@ def account_delivery(conn: Connection, item: Outgoing) -> Outgoing:
     ).one()
     return dataclasses.replace(
         item,
-        url=row.callback_url,
+        url=item.url if item.customer_url else row.callback_url,
         secret=row.signing_secret,
         method=row.callback_method,
         previous_secret=row.previous_signing_secret,

@@ -1,8 +1,13 @@
-"""notifications: delivery method per account, signing secret rotation
+"""notifications: delivery method per account, signing secret rotation, no credentials
 
 ``account.callback_method``: "get" (the query string, as before) or "post" (a JSON body).
 ``account.previous_signing_secret`` and ``secret_rotated_at``: after a rotation, the old
 secret still signs (next to the new one) for ``notifications.secret_overlap`` seconds.
+
+Callback URLs may no longer hold a user name or password (``user:pass@``). They were
+never sent (the sender makes no Authorization header of them) but were shown wherever
+the URL is: they are removed from the accounts' URLs and from the URLs of the attempts
+recorded so far. This part is not undone by the downgrade.
 
 Revision ID: 0007_signing
 Revises: 0004
@@ -10,6 +15,8 @@ Create Date: 2026-12-02 10:00:00
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
 from alembic import op
@@ -27,6 +34,25 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("previous_signing_secret", sa.String(length=128)))
         batch_op.add_column(sa.Column("secret_rotated_at", sa.Double()))
+    _strip_credentials("account", "callback_url")
+    _strip_credentials("notification_attempt", "url")
+
+
+def _strip_credentials(table_name: str, column: str) -> None:
+    table = sa.table(table_name, sa.column("id", sa.BigInteger()), sa.column(column, sa.Text()))
+    conn = op.get_bind()
+    rows = conn.execute(
+        sa.select(table.c.id, table.c[column]).where(table.c[column].like("%@%"))
+    ).all()
+    for row_id, url in rows:
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            continue
+        if "@" not in parts.netloc:
+            continue  # an @ in the path or query only
+        bare = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+        conn.execute(sa.update(table).where(table.c.id == row_id).values({column: bare}))
 
 
 def downgrade() -> None:

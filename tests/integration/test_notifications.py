@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -11,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -18,7 +20,9 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from engine.domain.events import Leg, LegEventKind
+from engine.notifications import urls
 from engine.notifications.sender import NotificationSender, sign
+from engine.notifications.urls import Resolver, validate_customer_url
 from engine.store import outbox
 from engine.store.accounts import rotate_secret
 from engine.store.database import transaction
@@ -468,3 +472,90 @@ def test_the_default_overlap_is_a_day_and_a_second_rotation_drops_the_oldest(
     harness.clock.advance(86400)
     send_code_0(harness)
     assert signed_with(receiver.hits[-1]) == secrets[2:]
+
+
+def customer_item(h: Harness, url: str) -> Outgoing:
+    call_id = h.register()
+    item = Outgoing(1, call_id, 1, 0, 0, h.clock(), 0, url, secret_of(h), "c", method="get")
+    return dataclasses.replace(item, customer_url=True)
+
+
+def sender_with(h: Harness, resolve: Resolver | None = None, **settings: Any) -> NotificationSender:
+    config = h.sender.settings.model_copy(update=settings)
+    return NotificationSender(h.db, config, clock=h.clock, resolve=resolve)
+
+
+def test_a_customer_url_to_this_machine_is_refused_at_send_time(
+    harness: Harness, raw: RawReceiver
+) -> None:
+    item = customer_item(harness, raw.url)
+    sender = sender_with(harness)
+    try:
+        result = sender.send(item)
+    finally:
+        sender.close()
+    assert not result.ok and result.status is None
+    assert result.error.startswith("target refused:") and "loopback" in result.error
+    assert raw.requests == []
+    # The account's own URL (set by an operator) is the same receiver: it is sent.
+    assert harness.sender.send(dataclasses.replace(item, customer_url=False)).ok
+    assert len(raw.requests) == 1
+
+
+def test_allow_private_targets_lets_a_customer_url_reach_this_machine(
+    harness: Harness, raw: RawReceiver
+) -> None:
+    sender = sender_with(harness, allow_private_targets=True)
+    try:
+        assert sender.send(customer_item(harness, raw.url)).ok
+    finally:
+        sender.close()
+    verify(secret_of(harness), raw.requests[0])
+
+
+def test_a_name_rebound_to_an_internal_address_is_not_sent_to(
+    harness: Harness, raw: RawReceiver
+) -> None:
+    """The name passed the check when the URL was given; at send time it resolves to
+    127.0.0.1: the sender looks again and refuses, no connection made."""
+    port = raw.url.split(":")[2].split("/")[0]
+    url = f"http://rebind.invalid:{port}/hook"
+    answers = iter([["93.184.216.34"], ["127.0.0.1"]])
+
+    def rebinding(host: str, port: int) -> list[str]:
+        return next(answers)
+
+    validate_customer_url(url, allow_private=False, resolve=rebinding)
+    sender = sender_with(harness, resolve=rebinding)
+    try:
+        result = sender.send(customer_item(harness, url))
+    finally:
+        sender.close()
+    assert "target refused" in result.error and "rebind.invalid" in result.error
+    assert raw.requests == []
+
+
+def test_the_sender_connects_to_the_address_it_checked(
+    harness: Harness, raw: RawReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host name resolves nowhere but through the check's lookup: the request still
+    arrives, so the connection went to the checked address, not to a second lookup.
+    (Loopback counts as public here, for the test only: no other address is reachable.)"""
+    monkeypatch.setattr(urls, "refusal", lambda address: None)
+    port = raw.url.split(":")[2].split("/")[0]
+    url = f"http://hooks.invalid:{port}/hook"
+    looked_up: list[str] = []
+
+    def resolve(host: str, port: int) -> list[str]:
+        looked_up.append(host)
+        return ["127.0.0.1"]
+
+    sender = sender_with(harness, resolve=resolve)
+    try:
+        assert sender.send(customer_item(harness, url)).ok
+    finally:
+        sender.close()
+    assert looked_up == ["hooks.invalid"]
+    (req,) = raw.requests
+    assert req.headers["Host"] == f"hooks.invalid:{port}"
+    verify(secret_of(harness), req)
