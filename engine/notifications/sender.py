@@ -76,7 +76,8 @@ def notification_body(item: Outgoing) -> bytes:
 
 
 def notification_url(base: str, item: Outgoing) -> str:
-    """The callback URL with the seed's query parameters added to any it already has."""
+    """The callback URL with the notification's fields added to any query it already has
+    (the GET form: ``id``, ``code``, ``desc``, ``cause``, ``time``, then ``attempt``)."""
     parts = urlsplit(base)
     query = parse_qsl(parts.query, keep_blank_values=True)
     query += [(name, str(value)) for name, value in _fields(item)]

@@ -17,7 +17,7 @@ Both refuse a user name or password in the URL (``https://user:pass@host/``): a 
 there would be shown wherever the URL is (the CLI, the audit UI, every stored attempt),
 and it would not be sent anyway, since the sender does not turn it into an
 Authorization header. A receiver that needs a secret of its own can take it in the
-query string (``?token=…``), which is signed with the rest of the query.
+query string (``?token=…``); the signature of a GET covers the whole query.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def check_callback_url(url: str) -> str:
         raise UrlRefused(
             "callback URL must not contain a user name or password (user:pass@host): "
             "it would be shown wherever the URL is and is never sent; put a token in "
-            "the query string instead (it is signed with the notification)"
+            "the query string instead"
         )
     if not parts.hostname:
         raise UrlRefused(f"callback URL {redact(url)!r} has no host")
