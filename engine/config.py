@@ -106,6 +106,13 @@ class NotificationSettings(BaseModel):
     jitter: float = Field(default=0.1, ge=0, le=1)  # +/- fraction of each delay
     senders: int = Field(default=16, ge=1, le=256)  # notifications sent at once
     batch: int = Field(default=64, ge=1)  # most notifications claimed per database round trip
+    # After an account's signing secret is rotated, requests carry a signature with the
+    # old secret too for this many seconds, so receivers can switch at their own pace.
+    secret_overlap: float = Field(default=86400.0, ge=0)
+    # Whether a callback URL supplied by a customer may point at loopback, private,
+    # link-local and other non-public addresses (account URLs set by operators always
+    # may). Meant for tests and closed networks.
+    allow_private_targets: bool = False
 
 
 class RetryPolicy(BaseModel):
@@ -192,7 +199,6 @@ class ApiSettings(BaseModel):
     threads: int = Field(default=8, ge=1)
     default_region: str = "TR"
     max_duration: int = Field(default=7200, ge=1)
-    credential_cache_seconds: float = Field(default=60.0, ge=0)
 
     @field_validator("default_region")
     @classmethod

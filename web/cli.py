@@ -181,13 +181,24 @@ def account() -> None:
 @click.option("--password", required=True)
 @click.option("--callback-url", required=True, help="Where status notifications are sent.")
 @click.option("--lang", type=click.Choice(["en", "tr"]), default="en", show_default=True)
-def account_create(username: str, password: str, callback_url: str, lang: str) -> None:
+@click.option(
+    "--callback-method",
+    type=click.Choice(["get", "post"], case_sensitive=False),
+    default="get",
+    show_default=True,
+    help="GET with the fields in the query string, or POST with a JSON body.",
+)
+def account_create(
+    username: str, password: str, callback_url: str, lang: str, callback_method: str
+) -> None:
     """Create an account; prints its signing secret once."""
     settings = _settings()
     upgrade(settings.url)
     engine = make_engine(settings.url, pool_size=1)
     try:
-        account_id, secret = accounts.create_account(engine, username, password, callback_url, lang)
+        account_id, secret = accounts.create_account(
+            engine, username, password, callback_url, lang, callback_method=callback_method
+        )
     except (AccountExists, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -223,6 +234,48 @@ def account_disable(username: str) -> None:
     finally:
         engine.dispose()
     click.echo(f"account {username} disabled")
+
+
+@account.command("set-callback")
+@click.argument("username")
+@click.option("--url", default=None, help="The new callback URL.")
+@click.option(
+    "--method",
+    type=click.Choice(["get", "post"], case_sensitive=False),
+    default=None,
+    help="GET with the fields in the query string, or POST with a JSON body.",
+)
+def account_set_callback(username: str, url: str | None, method: str | None) -> None:
+    """Change where (--url) and how (--method) an account's notifications are sent."""
+    with _db() as db:
+        try:
+            accounts.set_callback(db, username, url=url, method=method)
+            shown = accounts.get_account(db, username)
+        except (AccountNotFound, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"account {username}: {shown.callback_method.upper()} {shown.callback_url}")
+
+
+@account.command("rotate-secret")
+@click.argument("username")
+def account_rotate_secret(username: str) -> None:
+    """Give an account a new signing secret; prints it once. The old one keeps signing
+    too for notifications.secret_overlap seconds."""
+    settings = _settings()
+    with _db() as db:
+        try:
+            secret = accounts.rotate_secret(db, username)
+        except AccountNotFound as exc:
+            raise click.ClickException(str(exc)) from exc
+    overlap = settings.notifications.secret_overlap
+    click.echo(f"account {username}: new signing secret (shown once): {secret}")
+    if overlap > 0:
+        click.echo(
+            f"requests are signed with the old secret too for the next {overlap:g} s "
+            "(notifications.secret_overlap); switch the receiver to the new one by then"
+        )
+    else:
+        click.echo("the old secret no longer signs (notifications.secret_overlap is 0)")
 
 
 @account.command("set-policy")

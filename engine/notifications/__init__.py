@@ -1,1 +1,1 @@
-"""notifications"""
+"""Status notifications: the sender of the outbox, its HTTP client, callback URL checks."""

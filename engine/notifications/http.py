@@ -1,10 +1,15 @@
-"""A small HTTP/1.1 client for notifications: GET, keep-alive, one pool per thread.
+"""A small HTTP/1.1 client for notifications: GET or POST, keep-alive, one pool per thread.
 
 httpx cost ~0.9 ms of CPU per notification here against ~0.1 ms for ``http.client``
 (measured: 2,000 GETs to a local receiver); with four notifications per call that was
 the largest single cost of a call in the one-process engine. A sender thread keeps one
-connection per receiver (scheme, host, port) and reuses it; any error closes it.
+connection per receiver (scheme, host, port, and the address it is pinned to, if any)
+and reuses it; any error closes it.
 Redirects are not followed (a 3xx does not count as delivered).
+
+A request may be pinned to an address checked beforehand (``address``): the connection
+goes to that address while the Host header, TLS server name and certificate check use
+the URL's host name. Without it, the host name is resolved when connecting.
 """
 
 from __future__ import annotations
@@ -39,20 +44,34 @@ class WebhookClient:
 
     def get(self, url: str, headers: dict[str, str]) -> Reply:
         """One GET; raises :class:`WebhookError` when no answer came."""
+        return self.request("GET", url, headers)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: bytes | None = None,
+        *,
+        address: str | None = None,
+    ) -> Reply:
+        """One request (``body`` for a POST); raises :class:`WebhookError` when no answer
+        came. ``address``: connect to this IP address instead of resolving the host."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise WebhookError("UnsupportedProtocol", f"cannot send to {url!r}")
+            scheme = parts.scheme or "no"
+            raise WebhookError("UnsupportedProtocol", f"cannot send to a URL with {scheme} scheme")
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query
-        key = (parts.scheme, parts.hostname, parts.port)
+        key = (parts.scheme, parts.hostname, parts.port, address)
         all_headers = {"User-Agent": self.user_agent, "Accept": "*/*", **headers}
-        pool: dict[tuple[str, str, int | None], http.client.HTTPConnection]
+        pool: dict[tuple[str, str, int | None, str | None], http.client.HTTPConnection]
         pool = self._local.__dict__.setdefault("pool", {})
         kept = pool.pop(key, None)
         if kept is not None:
             try:
-                reply = self._exchange(kept, target, all_headers)
+                reply = self._exchange(kept, method, target, all_headers, body)
                 pool[key] = kept
                 return reply
             except _STALE:
@@ -60,18 +79,24 @@ class WebhookClient:
             except Exception as exc:
                 kept.close()
                 raise _error(exc) from None
-        conn = self._connect(parts.scheme, parts.hostname, parts.port)
+        conn = self._connect(parts.scheme, parts.hostname, parts.port, address)
         try:
-            reply = self._exchange(conn, target, all_headers)
+            reply = self._exchange(conn, method, target, all_headers, body)
         except Exception as exc:
             conn.close()
             raise _error(exc) from None
         pool[key] = conn
         return reply
 
-    def _connect(self, scheme: str, host: str, port: int | None) -> http.client.HTTPConnection:
+    def _connect(
+        self, scheme: str, host: str, port: int | None, address: str | None
+    ) -> http.client.HTTPConnection:
         conn: http.client.HTTPConnection
-        if scheme == "https":
+        if address is not None and scheme == "https":
+            conn = _PinnedHTTPS(address, host, port, timeout=self.timeout, context=self._tls)
+        elif address is not None:
+            conn = _PinnedHTTP(address, host, port, timeout=self.timeout)
+        elif scheme == "https":
             conn = http.client.HTTPSConnection(host, port, timeout=self.timeout, context=self._tls)
         else:
             conn = http.client.HTTPConnection(host, port, timeout=self.timeout)
@@ -80,7 +105,12 @@ class WebhookClient:
         return conn
 
     def _exchange(
-        self, conn: http.client.HTTPConnection, target: str, headers: dict[str, str]
+        self,
+        conn: http.client.HTTPConnection,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes | None,
     ) -> Reply:
         if conn.sock is None:
             try:
@@ -89,7 +119,7 @@ class WebhookClient:
                 raise WebhookError("ConnectTimeout", str(exc) or "timed out") from None
             except OSError as exc:
                 raise WebhookError("ConnectError", str(exc)) from None
-        conn.request("GET", target, headers=headers)
+        conn.request(method, target, body=body, headers=headers)
         response = conn.getresponse()
         body = response.read(MAX_BODY)
         if not response.isclosed():  # a longer answer than we read: do not reuse
@@ -101,6 +131,46 @@ class WebhookClient:
         with self._lock:
             for conn in list(self._open):
                 conn.close()
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    """An HTTP connection to a given address; ``host`` still names the Host header.
+
+    ``connect`` is overridden (not only the first socket set) because http.client
+    reconnects by itself after the receiver closed the connection."""
+
+    def __init__(self, address: str, host: str, port: int | None, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    """An HTTPS connection to a given address; the certificate is checked for ``host``."""
+
+    def __init__(
+        self,
+        address: str,
+        host: str,
+        port: int | None,
+        timeout: float,
+        context: ssl.SSLContext,
+    ) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
+        self.address = address
+        self.tls = context
+
+    def connect(self) -> None:
+        raw = socket.create_connection((self.address, self.port), self.timeout)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            self.sock = self.tls.wrap_socket(raw, server_hostname=self.host)
+        except BaseException:
+            raw.close()
+            raise
 
 
 # What a kept-alive connection the receiver has closed meanwhile raises on reuse.

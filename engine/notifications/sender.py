@@ -1,9 +1,18 @@
-"""Delivers the outbox to each account's callback URL (SPEC §3, DESIGN §3).
+"""Delivers the outbox to each account's callback URL.
 
-``GET <callback_url>?id=&code=&desc=&cause=&time=`` signed with the Standard Webhooks
-headers. Only a 2xx within the timeout counts; anything else is retried on the
-schedule, and every attempt is stored. Per call, a notification waits until the one
-before it is settled, so a receiver sees the codes in order.
+By default ``GET <callback_url>?id=&code=&desc=&cause=&time=``; an account set to POST
+gets ``POST <callback_url>`` with the same fields as a JSON object. Both are signed with
+the Standard Webhooks headers ``webhook-id``, ``webhook-timestamp`` and
+``webhook-signature``: the signed content is ``<webhook-id>.<webhook-timestamp>.<payload>``
+where the payload of a GET is the query string exactly as sent in the request line
+(without the ``?``; any query the callback URL already had is part of it) and the
+payload of a POST is its body, byte for byte. A request whose parameters were changed
+does not verify. For a while after the account's secret was rotated, the request is
+signed with the new and the old secret (``webhook-signature`` then holds two
+space-separated ``v1,`` entries, new first). Only a 2xx within the timeout counts;
+anything else is retried on the schedule, and every attempt is stored. Per call, a
+notification waits until the one before it is settled, so a receiver sees the codes in
+order.
 """
 
 from __future__ import annotations
@@ -11,18 +20,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from engine.config import NotificationSettings
 from engine.domain.codes import StatusCode
 from engine.errors import StoreUnavailable, WebhookError
 from engine.notifications.http import WebhookClient
+from engine.notifications.urls import Resolver, UrlRefused, check_send_target, redact
 from engine.store import outbox
 from engine.store.outbox import AttemptResult, Outgoing
 from engine.store.unit_of_work import Store
@@ -32,28 +44,62 @@ log = logging.getLogger("callbridge.notifications")
 USER_AGENT = "callbridge/0.1"
 
 
-def sign(secret: str, msg_id: str, timestamp: int, body: bytes = b"") -> str:
-    """Standard Webhooks ``webhook-signature`` value (``v1,<base64 HMAC-SHA256>``)."""
+def sign(secret: str, msg_id: str, timestamp: int, payload: bytes) -> str:
+    """One Standard Webhooks signature (``v1,<base64 HMAC-SHA256>``) of
+    ``msg_id.timestamp.payload`` under a ``whsec_`` secret."""
     key = base64.b64decode(secret.removeprefix("whsec_"))
-    signed = f"{msg_id}.{timestamp}.".encode() + body
+    signed = f"{msg_id}.{timestamp}.".encode() + payload
     digest = hmac.new(key, signed, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode()
 
 
+def _fields(item: Outgoing) -> list[tuple[str, int | str]]:
+    """The notification's fields, in the order they are sent."""
+    fields: list[tuple[str, int | str]] = [
+        ("id", item.call_id),
+        ("code", item.code),
+        ("desc", StatusCode(item.code).desc),
+        ("cause", item.cause),
+        ("time", int(item.event_time)),
+    ]
+    if item.attempt > 1:  # a re-dial: an extra field old integrations ignore
+        fields.append(("attempt", item.attempt))
+    return fields
+
+
+def notification_body(item: Outgoing) -> bytes:
+    """The JSON body of a POST notification (numbers as numbers, ``desc`` a string)."""
+    return json.dumps(dict(_fields(item)), separators=(",", ":")).encode()
+
+
 def notification_url(base: str, item: Outgoing) -> str:
-    """The callback URL with the seed's query parameters added to any it already has."""
+    """The callback URL with the notification's fields added to any query it already has
+    (the GET form: ``id``, ``code``, ``desc``, ``cause``, ``time``, then ``attempt``)."""
     parts = urlsplit(base)
     query = parse_qsl(parts.query, keep_blank_values=True)
-    query += [
-        ("id", str(item.call_id)),
-        ("code", str(item.code)),
-        ("desc", StatusCode(item.code).desc),
-        ("cause", str(item.cause)),
-        ("time", str(int(item.event_time))),
-    ]
-    if item.attempt > 1:  # a re-dial: an extra parameter old integrations ignore
-        query.append(("attempt", str(item.attempt)))
+    query += [(name, str(value)) for name, value in _fields(item)]
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One notification as an HTTP request, and the payload its signature covers."""
+
+    method: str  # "GET" | "POST"
+    url: str
+    body: bytes | None
+    payload: bytes
+    headers: dict[str, str]
+
+
+def delivery(item: Outgoing) -> Delivery:
+    """The request that sends ``item`` the way its account asked for."""
+    if item.method == "post":
+        body = notification_body(item)
+        return Delivery("POST", item.url, body, body, {"Content-Type": "application/json"})
+    url = notification_url(item.url, item)
+    # The client sends exactly this query in the request line (see WebhookClient).
+    return Delivery("GET", url, None, urlsplit(url).query.encode(), {})
 
 
 class NotificationSender:
@@ -66,11 +112,13 @@ class NotificationSender:
         clock: Callable[[], float] = time.time,
         client: WebhookClient | None = None,
         rng: random.Random | None = None,
+        resolve: Resolver | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
         self.client = client or WebhookClient(settings.timeout, USER_AGENT)
+        self.resolve = resolve  # host name lookups of customer URLs (None: the system's)
         self._pool = ThreadPoolExecutor(settings.senders, thread_name_prefix="notify")
         self._in_flight = 0
         self._lock = threading.Lock()
@@ -105,18 +153,41 @@ class NotificationSender:
 
     def send(self, item: Outgoing) -> AttemptResult:
         """One HTTP attempt; never raises."""
-        url = notification_url(item.url, item)
-        ts = int(self.clock())
+        if item.method is None:  # built without the account's settings: read them
+            try:
+                bare = item
+                item = self.store.read(lambda tx: outbox.account_delivery(tx.conn, bare))
+            except Exception as exc:
+                error = f"account settings not read: {exc}"
+                return AttemptResult(self.clock(), redact(item.url), None, 0.0, False, error=error)
+        request = delivery(item)
+        url = redact(request.url)  # what is recorded (an account URL never has credentials)
+        address = None
+        if item.customer_url:
+            try:
+                address = check_send_target(
+                    request.url, self.settings.allow_private_targets, self.resolve
+                )
+            except UrlRefused as exc:
+                error = f"target refused: {exc}"
+                return AttemptResult(self.clock(), url, None, 0.0, False, error=error)
+        now = self.clock()
+        ts = int(now)
         msg_id = f"msg_{item.call_id}_{item.seq}"
         headers = {
+            **request.headers,
             "webhook-id": msg_id,
             "webhook-timestamp": str(ts),
-            "webhook-signature": sign(item.secret, msg_id, ts),
+            "webhook-signature": " ".join(
+                sign(secret, msg_id, ts, request.payload) for secret in self.secrets(item, now)
+            ),
         }
         started = self.clock()
         t0 = time.perf_counter()
         try:
-            response = self.client.get(url, headers)
+            response = self.client.request(
+                request.method, request.url, headers, request.body, address=address
+            )
         except WebhookError as exc:
             latency = (time.perf_counter() - t0) * 1000
             return AttemptResult(started, url, None, latency, False, error=str(exc))
@@ -129,6 +200,17 @@ class NotificationSender:
         elif not in_time:
             error = f"answered after the {self.settings.timeout:g} s timeout"
         return AttemptResult(started, url, response.status, latency, ok, error, response.text[:500])
+
+    def secrets(self, item: Outgoing, now: float) -> list[str]:
+        """The secrets to sign with at ``now``: the account's, and the one it replaced
+        while the rotation is less than ``secret_overlap`` seconds old."""
+        if (
+            item.previous_secret
+            and item.rotated_at is not None
+            and now < item.rotated_at + self.settings.secret_overlap
+        ):
+            return [item.secret, item.previous_secret]
+        return [item.secret]
 
     def next_attempt_at(self, tries_done: int, now: float) -> float | None:
         """When to try again after ``tries_done`` failed attempts (None: give up)."""

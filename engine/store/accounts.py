@@ -1,4 +1,4 @@
-"""Accounts: credentials (argon2), callback URL, signing secret, and a verified-pair cache."""
+"""Accounts: credentials (argon2), callback URL, signing secret, limits."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from sqlalchemy import Engine, insert, null, select, update
@@ -17,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from engine.config import RetryPolicy
 from engine.domain.policy import zone
 from engine.errors import AccountExists, AccountNotFound
+from engine.notifications.urls import check_callback_url
 from engine.store.database import reading, transaction
 from engine.store.schema import account
 
@@ -39,6 +39,7 @@ class Account:
     calls_per_second: float | None = None
     queue_limit: int | None = None
     retry_policy: dict[str, Any] | None = None
+    callback_method: str = "get"  # "get" | "post": how notifications are sent
 
     @property
     def limited(self) -> bool:
@@ -55,11 +56,20 @@ def new_signing_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
+CALLBACK_METHODS = ("get", "post")
+
+
 def validate_callback_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"callback URL must be an http(s) URL, got {url!r}")
-    return url
+    """An account's callback URL: http(s), no user:pass@, any host (operators set it).
+    Raises :class:`~engine.notifications.urls.UrlRefused`, a ValueError."""
+    return check_callback_url(url)
+
+
+def validate_callback_method(method: str) -> str:
+    """``get`` or ``post`` (any case); returns it in lower case."""
+    if method.lower() not in CALLBACK_METHODS:
+        raise ValueError(f"callback method must be get or post, got {method!r}")
+    return method.lower()
 
 
 def create_account(
@@ -69,6 +79,7 @@ def create_account(
     callback_url: str,
     lang: str = "en",
     clock: Callable[[], float] = time.time,
+    callback_method: str = "get",
 ) -> tuple[int, str]:
     """Create an account; returns its id and its signing secret (shown once)."""
     if not username or len(username) > 64:
@@ -78,6 +89,7 @@ def create_account(
     if lang not in ("en", "tr"):
         raise ValueError("lang must be en or tr")
     validate_callback_url(callback_url)
+    method = validate_callback_method(callback_method)
     secret = new_signing_secret()
     try:
         with transaction(db) as conn:
@@ -86,6 +98,7 @@ def create_account(
                     username=username,
                     password_hash=_hasher.hash(password),
                     callback_url=callback_url,
+                    callback_method=method,
                     lang=lang,
                     signing_secret=secret,
                     disabled=False,
@@ -127,6 +140,7 @@ def _account(row: object) -> Account:
         calls_per_second=r["calls_per_second"],
         queue_limit=r["queue_limit"],
         retry_policy=r["retry_policy"],
+        callback_method=r["callback_method"],
     )
 
 
@@ -137,6 +151,50 @@ def get_account(db: Engine, username: str) -> Account:
     if found is None:
         raise AccountNotFound(username)
     return _account(found)
+
+
+def rotate_secret(db: Engine, username: str, clock: Callable[[], float] = time.time) -> str:
+    """Give the account a new signing secret and return it (shown once).
+
+    The secret it replaces is kept as the previous one: notifications are signed with
+    both until ``notifications.secret_overlap`` seconds after now, then with the new
+    one only. A second rotation within that time drops the oldest secret at once.
+    """
+    secret = new_signing_secret()
+    with transaction(db) as conn:
+        row = conn.execute(
+            select(account.c.id, account.c.signing_secret)
+            .where(account.c.username == username)
+            .with_for_update()
+        ).first()
+        if row is None:
+            raise AccountNotFound(username)
+        conn.execute(
+            update(account)
+            .where(account.c.id == row.id)
+            .values(
+                signing_secret=secret,
+                previous_signing_secret=row.signing_secret,
+                secret_rotated_at=clock(),
+            )
+        )
+    return secret
+
+
+def set_callback(
+    db: Engine, username: str, *, url: str | None = None, method: str | None = None
+) -> None:
+    """Change where (``url``) and how (``method``: get or post) the account's
+    notifications are sent; None leaves that one as it is. Notifications not yet
+    delivered go out the new way."""
+    values: dict[str, Any] = {}
+    if url is not None:
+        values["callback_url"] = validate_callback_url(url)
+    if method is not None:
+        values["callback_method"] = validate_callback_method(method)
+    if not values:
+        raise ValueError("nothing to change: give a callback URL or method")
+    _update_account(db, username, values)
 
 
 def set_policy(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from dataclasses import dataclass
 
@@ -25,6 +26,14 @@ class Outgoing:
     secret: str
     claim: str
     attempt: int = 1  # the call attempt (re-dials) it belongs to
+    # How to send it, from the account: "get" | "post". None when the row was read
+    # without the account's delivery settings: the sender reads them (account_delivery).
+    method: str | None = None
+    previous_secret: str | None = None  # the secret before the last rotation, if any
+    rotated_at: float | None = None  # when the account's secret was last rotated
+    # The URL came from a customer, not an operator: checked again when sent, and only
+    # sent to a public address (unless notifications.allow_private_targets).
+    customer_url: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +62,9 @@ def claim_ready(conn: Connection, now: float, limit: int, lease: float) -> list[
             notification.c.attempt,
             account.c.callback_url,
             account.c.signing_secret,
+            account.c.callback_method,
+            account.c.previous_signing_secret,
+            account.c.secret_rotated_at,
         )
         .join(call, call.c.id == notification.c.call_id)
         .join(account, account.c.id == call.c.account_id)
@@ -89,9 +101,36 @@ def claim_ready(conn: Connection, now: float, limit: int, lease: float) -> list[
             r.signing_secret,
             token,
             r.attempt,
+            method=r.callback_method,
+            previous_secret=r.previous_signing_secret,
+            rotated_at=r.secret_rotated_at,
         )
         for r in rows
     ]
+
+
+def account_delivery(conn: Connection, item: Outgoing) -> Outgoing:
+    """``item`` with its account's current callback URL (unless its URL is a customer's),
+    secrets and method."""
+    row = conn.execute(
+        select(
+            account.c.callback_url,
+            account.c.signing_secret,
+            account.c.callback_method,
+            account.c.previous_signing_secret,
+            account.c.secret_rotated_at,
+        )
+        .join(call, call.c.account_id == account.c.id)
+        .where(call.c.id == item.call_id)
+    ).one()
+    return dataclasses.replace(
+        item,
+        url=item.url if item.customer_url else row.callback_url,
+        secret=row.signing_secret,
+        method=row.callback_method,
+        previous_secret=row.previous_signing_secret,
+        rotated_at=row.secret_rotated_at,
+    )
 
 
 def record_attempt(

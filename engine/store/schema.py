@@ -50,8 +50,13 @@ account = Table(
     Column("username", String(64), nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),
     Column("callback_url", Text, nullable=False),
+    # How notifications are sent: "get" (the query string) or "post" (a JSON body).
+    Column("callback_method", String(4), nullable=False, server_default="get"),
     Column("lang", String(2), nullable=False, server_default="en"),
     Column("signing_secret", String(128), nullable=False),
+    # The secret before the last rotation, still signed with for a while after it.
+    Column("previous_signing_secret", String(128)),
+    Column("secret_rotated_at", Double),
     Column("disabled", Boolean, nullable=False, server_default="0"),
     Column("created_at", Double, nullable=False),
     # Limits and policy (all optional: null means none / the config's default).

@@ -20,6 +20,8 @@ class Server:
         self.peers: list[tuple[str, int]] = []
         self.paths: list[str] = []
         self.headers: list[dict[str, str]] = []
+        self.bodies: list[bytes] = []
+        self.methods: list[str] = []
         self.mode = "ok"
         outer = self
 
@@ -27,6 +29,9 @@ class Server:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                outer.bodies.append(self.rfile.read(length))
+                outer.methods.append(self.command)
                 outer.peers.append(self.client_address)
                 outer.paths.append(self.path)
                 outer.headers.append(dict(self.headers))
@@ -42,6 +47,8 @@ class Server:
                     self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(body)
+
+            do_POST = do_GET
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -133,3 +140,40 @@ def test_only_http_urls() -> None:
     with pytest.raises(WebhookError) as err:
         WebhookClient(2.0, "t").get("ftp://example.net/x", {})
     assert err.value.kind == "UnsupportedProtocol"
+
+
+def test_a_post_carries_its_body_on_the_kept_connection(server: Server) -> None:
+    client = WebhookClient(2.0, "t")
+    assert client.get(server.url + "/cb?a=1", {}).status == 200
+    body = b'{"id":1,"code":2}'
+    reply = client.request("POST", server.url + "/cb?a=1", {"Content-Type": "x/y"}, body)
+    assert reply.status == 200
+    assert server.methods == ["GET", "POST"]
+    assert server.bodies == [b"", body]
+    assert server.paths == ["/cb?a=1", "/cb?a=1"]
+    assert server.headers[1]["Content-Type"] == "x/y"
+    assert server.headers[1]["Content-Length"] == str(len(body))
+    assert len(set(server.peers)) == 1
+    client.close()
+
+
+def test_a_pinned_address_is_used_instead_of_resolving_the_host(server: Server) -> None:
+    """The host name (which resolves nowhere) names the Host header; the connection
+    goes to the given address, also when it has to be made again."""
+    port = server.url.rsplit(":", 1)[1]
+    url = f"http://callback.invalid:{port}/cb"
+    client = WebhookClient(2.0, "t")
+    with pytest.raises(WebhookError):  # not pinned: the name does not resolve
+        client.get(url, {})
+    server.mode = "close"  # each answer closes the connection: it is made anew
+    for _ in range(2):
+        assert client.request("GET", url, {}, address="127.0.0.1").status == 200
+    assert [h["Host"] for h in server.headers] == [f"callback.invalid:{port}"] * 2
+    assert len(set(server.peers)) == 2
+    client.close()
+
+
+def test_an_unsupported_url_is_not_echoed() -> None:
+    with pytest.raises(WebhookError) as err:
+        WebhookClient(2.0, "t").get("ftp://user:pw@example.net/x", {})
+    assert "pw" not in str(err.value)
