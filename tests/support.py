@@ -134,6 +134,17 @@ class Receiver:
                 if mode == "slow":
                     time.sleep(delay)
                 status = 500 if mode == "error" else 200
+
+                def answered() -> None:
+                    # In order of arrival: the handler of the next notification of a
+                    # call may run while this thread has answered but not yet got here.
+                    with receiver._lock:
+                        bisect.insort(receiver.answered, hit, key=lambda h: h.arrival)
+
+                if status == 200 and mode != "slow":
+                    # Recorded before the answer goes out: a sender that has its 200
+                    # finds the hit here (a slow answer counts only once written).
+                    answered()
                 body = b"ok" if status == 200 else b"receiver exploded"
                 try:
                     self.send_response(status)
@@ -142,11 +153,8 @@ class Receiver:
                     self.wfile.write(body)
                 except OSError:
                     return
-                if status == 200:
-                    # In order of arrival: the handler of the next notification of a
-                    # call may run while this thread has answered but not yet got here.
-                    with receiver._lock:
-                        bisect.insort(receiver.answered, hit, key=lambda h: h.arrival)
+                if status == 200 and mode == "slow":
+                    answered()
 
             def log_message(self, *args: object) -> None:
                 pass
