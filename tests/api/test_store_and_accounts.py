@@ -142,6 +142,30 @@ def test_a_lost_postgresql_connection_answers_503_or_200_never_500(
     statuses = [client.post(URL, data=FORM).status_code for _ in range(5)]
     assert set(statuses) <= {200, 503}, statuses
     assert statuses[-1] == 200
+    # The timer worker and the sender meet the same: StoreUnavailable (their ticker
+    # retries), then work again.
+    for _ in range(3):
+        held = [db.connect() for _ in range(3)]
+        pids = [int(c.execute(text("SELECT pg_backend_pid()")).scalar_one()) for c in held]
+        for c in held:
+            c.close()
+        with admin.connect() as conn:
+            for pid in pids:
+                conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        worker = TimerWorker(
+            service.store, service.calls, RecordingCarrier(), service.settings.timers, time.time
+        )
+        sender = NotificationSender(service.store, service.settings.notifications)
+        try:
+            for work in (worker.run_due, sender.run_ready, worker.run_due, sender.run_ready):
+                try:
+                    work()
+                except StoreUnavailable:
+                    pass
+            worker.run_due()
+            sender.run_ready()
+        finally:
+            sender.close()
     service.stop()
     db.dispose()
     admin.dispose()
