@@ -3,6 +3,7 @@ seed's shape, never 500 and never a hang (both stores where a store is involved)
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -158,10 +159,8 @@ def test_a_lost_postgresql_connection_answers_503_or_200_never_500(
         sender = NotificationSender(service.store, service.settings.notifications)
         try:
             for work in (worker.run_due, sender.run_ready, worker.run_due, sender.run_ready):
-                try:
+                with contextlib.suppress(StoreUnavailable):
                     work()
-                except StoreUnavailable:
-                    pass
             worker.run_due()
             sender.run_ready()
         finally:
