@@ -54,10 +54,13 @@ def raw_ceiling(url: str, n: int) -> float:
     return rate
 
 
-def engine_rate(url: str, calls: int, producers: int) -> tuple[float, float]:
+def engine_rate(
+    url: str, calls: int, producers: int, metrics_on: bool = True
+) -> tuple[float, float]:
     """Leg events applied per second through the call service, and events per commit."""
     upgrade(url)
-    engine = Service(Settings(database_url=url), db=make_engine(url, pool_size=1))
+    settings = Settings(database_url=url, metrics={"enabled": metrics_on})  # type: ignore[arg-type]
+    engine = Service(settings, db=make_engine(url, pool_size=1))
     account_id, _ = create_account(
         engine.db, f"bench{uuid.uuid4().hex[:6]}", "benchmark!", "http://127.0.0.1:9/cb"
     )
@@ -106,7 +109,15 @@ def main() -> None:
     parser.add_argument(
         "--producers", type=int, default=16, help="threads reporting events (calls at once)"
     )
+    parser.add_argument(
+        "--metrics-off-too",
+        action="store_true",
+        help="also measure with [metrics] enabled = false, side by side (the metrics' cost)",
+    )
     args = parser.parse_args()
+    if args.metrics_off_too:
+        compare_metrics(args)
+        return
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     for kind in kinds:
         ratios, raws, evs, per_commit = [], [], [], []
@@ -124,6 +135,24 @@ def main() -> None:
             f"({statistics.median(per_commit):.1f}/commit, {args.producers} producers)   "
             f"ratio {statistics.median(ratios):.2f} "
             f"(target >= 0.40; rounds {[round(r, 2) for r in ratios]})"
+        )
+
+
+def compare_metrics(args: argparse.Namespace) -> None:
+    """Engine events/s with metrics on and off, interleaved round by round."""
+    kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    for kind in kinds:
+        on: list[float] = []
+        off: list[float] = []
+        for _ in range(args.rounds):
+            for enabled, into in ((True, on), (False, off)):
+                with fresh_store(kind) as url:
+                    into.append(engine_rate(url, args.calls, args.producers, enabled)[0])
+        cost = 1 - statistics.median(on) / statistics.median(off)
+        print(
+            f"{kind:10s} metrics on: {statistics.median(on):8.0f} ev/s   "
+            f"off: {statistics.median(off):8.0f} ev/s   cost {cost:+.1%} "
+            f"(on {[round(x) for x in on]}, off {[round(x) for x in off]})"
         )
 
 

@@ -7,26 +7,34 @@ no workers started (a web process in the scaled mode) it only registers calls.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
 
+from engine import metrics
 from engine.carriers.base import Carrier
 from engine.carriers.sim import SimCarrier
 from engine.config import Settings
 from engine.domain.events import LegEvent
 from engine.domain.machine import CallMachine
 from engine.domain.rules import CallRules, Decision, RuleSettings
+from engine.errors import StoreUnavailable
 from engine.notifications.http import WebhookClient
 from engine.notifications.sender import NotificationSender
 from engine.service.calls import CallRequest, CallService, Refused, Registered, Wakers
 from engine.service.credentials import CredentialChecker
+from engine.store import health
 from engine.store.database import make_engine
 from engine.store.unit_of_work import Store
 from engine.timers.ticker import Ticker, make_scheduler
 from engine.timers.worker import TimerWorker
 
 log = logging.getLogger("callbridge.engine")
+
+HEARTBEAT_EVERY = 5.0  # seconds between a worker process's heartbeat rows
+STALE_AFTER = 30.0  # a worker whose loop has not run for this long is not ready
 
 
 def build_carrier(settings: Settings, clock: Callable[[], float]) -> Carrier:
@@ -90,6 +98,10 @@ class Service:
         self._scheduler: Any = None
         self.sender: NotificationSender | None = None
         self.timer_worker: TimerWorker | None = None
+        self._heartbeat_name = f"{socket.gethostname()}:{os.getpid()}"
+        metrics.enable(settings.metrics.enabled)
+        if settings.metrics.enabled:
+            metrics.set_backlog_reader(lambda: health.backlog(self.db))
 
     @property
     def carrier(self) -> Carrier:
@@ -139,6 +151,10 @@ class Service:
         for started in (self.timer_ticker, self.notify_ticker):
             if started is not None:
                 started.start()
+        if timers or notifications:
+            self._heartbeat_name = f"{socket.gethostname()}:{os.getpid()}"  # after a fork
+            self._scheduler.add_job(self._beat, "interval", seconds=HEARTBEAT_EVERY, id="heartbeat")
+            self._beat()
         log.info("engine started (carrier %s, store %s)", self.carrier.name, self.db.dialect.name)
 
     def stop(self) -> None:
@@ -150,12 +166,60 @@ class Service:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+            for role in self._roles():
+                try:
+                    health.forget(self.db, f"{self._heartbeat_name}:{role}")
+                except Exception:
+                    log.debug("heartbeat row of %s not removed", role, exc_info=True)
         if self._carrier is not None and self.timer_worker is not None:
             self._carrier.stop()
         if self.sender is not None:
             self.sender.close()
             self.sender = None
         self.store.close()
+
+    # -- readiness -------------------------------------------------------------------------
+    def _roles(self) -> list[str]:
+        pairs = (("timers", self.timer_ticker), ("notifications", self.notify_ticker))
+        return [role for role, ticker in pairs if ticker is not None]
+
+    def _beat(self) -> None:
+        """Write this process's heartbeat rows, for the roles whose loop is alive."""
+        now = time.time()
+        for role, ticker in (("timers", self.timer_ticker), ("notifications", self.notify_ticker)):
+            if ticker is not None and now - ticker.beat_at < STALE_AFTER:
+                try:
+                    health.beat(self.db, f"{self._heartbeat_name}:{role}", role, now)
+                except Exception as exc:
+                    log.debug("heartbeat of %s not written: %s", role, exc)
+
+    def readiness(self) -> list[str]:
+        """What keeps this process from being ready (empty: ready).
+
+        The store must answer; the timer and notification loops must have run within
+        ``STALE_AFTER`` seconds: this process's own, or, in a process without workers
+        (a web process in the scaled mode), some worker process's heartbeat row.
+        """
+        try:
+            health.ping(self.db)
+        except StoreUnavailable as exc:
+            return [f"store unavailable: {str(exc).partition(chr(10))[0]}"]
+        now = time.time()
+        problems = []
+        own = {"timers": self.timer_ticker, "notifications": self.notify_ticker}
+        if any(ticker is not None for ticker in own.values()):
+            for role, ticker in own.items():
+                if ticker is not None and now - ticker.beat_at > STALE_AFTER:
+                    problems.append(f"{role} loop last ran {now - ticker.beat_at:.0f} s ago")
+            return problems
+        try:
+            live = health.live_roles(self.db, now - STALE_AFTER)
+        except StoreUnavailable as exc:
+            return [f"store unavailable: {str(exc).partition(chr(10))[0]}"]
+        for role in own:
+            if role not in live:
+                problems.append(f"no {role} worker heartbeat in the last {STALE_AFTER:g} s")
+        return problems
 
     # -- shortcuts for the front door and tests -------------------------------------------
     def register_call(self, request: CallRequest) -> Registered | Refused:

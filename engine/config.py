@@ -227,6 +227,55 @@ class StoreSettings(BaseModel):
     busy_timeout: float = Field(default=5.0, gt=0)
 
 
+class MetricsSettings(BaseModel):
+    """Prometheus metrics (engine/metrics.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True  # false: nothing is counted and /metrics answers 404
+    # 0: at GET /metrics of the API; a port: on an HTTP server of their own there (the
+    # API then has no /metrics), also for `callbridge worker`
+    port: int = Field(default=0, ge=0, le=65535)
+
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+class LogSettings(BaseModel):
+    """What is logged, and how (stderr)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["text", "json"] = "text"  # `--log-format` wins
+    level: LogLevel = "info"  # `--log-level` wins
+    # Per component, "name=level": e.g. "notifications=debug", "calls=warning"; a name
+    # is a logger under "callbridge." (calls, timers, notifications, carrier, http, ...).
+    levels: list[str] = Field(default_factory=list)
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, v: list[str]) -> list[str]:
+        for item in v:
+            name, sep, level = item.partition("=")
+            if not sep or not name.strip() or level.strip().lower() not in get_args(LogLevel):
+                raise ValueError(
+                    f"each entry is name=level with a level of debug, info, warning, error "
+                    f"(got {item!r})"
+                )
+        return v
+
+    def component_levels(self) -> dict[str, str]:
+        """{logger name: level}; a bare component name is taken under ``callbridge.``."""
+        out = {}
+        for item in self.levels:
+            name, _, level = item.partition("=")
+            name = name.strip()
+            if not name.startswith("callbridge") and "." not in name:
+                name = f"callbridge.{name}"
+            out[name] = level.strip().lower()
+        return out
+
+
 class Settings(BaseSettings):
     """Every setting; :func:`load_settings` reads them with their errors made plain."""
 
@@ -244,6 +293,8 @@ class Settings(BaseSettings):
     retry: RetryPolicy = Field(default_factory=RetryPolicy)  # default for every account
     limits: LimitSettings = Field(default_factory=LimitSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -303,11 +354,40 @@ def load_settings(**overrides: Any) -> Settings:
     if problems:
         raise ConfigError(problems)
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(_explain(exc, path, from_file, from_env)) from exc
     except SettingsError as exc:  # a value the environment source could not even parse
         raise ConfigError([f"environment: {exc}"]) from exc
+    settings.data_dir = resolve_data_dir(
+        settings.data_dir,
+        explicit="data_dir" in overrides or "data_dir" in from_file or ("data_dir",) in from_env,
+        config_file=path if "data_dir" not in overrides and ("data_dir",) not in from_env else None,
+    )
+    return settings
+
+
+def default_data_dir() -> Path:
+    """Where the data lives when neither a config file nor ``data_dir`` says:
+    ``$XDG_DATA_HOME/callbridge``, i.e. ``~/.local/share/callbridge`` by default."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "callbridge"
+
+
+def resolve_data_dir(data_dir: Path, *, explicit: bool, config_file: str | None) -> Path:
+    """The data directory as an absolute path, the same whatever directory a command
+    runs in: ``data_dir`` from the config file is relative to the file's directory,
+    from ``CALLBRIDGE_DATA_DIR`` relative to the current one; unset, it is ``data``
+    next to the config file, or :func:`default_data_dir` without one."""
+    if not explicit:
+        if config_file is None:
+            return default_data_dir()
+        return (Path(config_file).resolve().parent / "data").resolve()
+    if data_dir.is_absolute():
+        return data_dir
+    if config_file is not None:
+        return (Path(config_file).resolve().parent / data_dir).resolve()
+    return data_dir.resolve()
 
 
 # -- finding and wording the problems ---------------------------------------------------

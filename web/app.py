@@ -11,6 +11,7 @@ from engine.bootstrap import Service
 from engine.config import Settings
 from web import api
 from web.messages import Lang
+from web.observe import init_observe
 from web.ui import init_ui
 
 log = logging.getLogger("callbridge.web")
@@ -31,6 +32,7 @@ def create_app(engine: Service, settings: Settings | None = None) -> Flask:
     app.extensions["callbridge.engine"] = engine
     app.register_blueprint(api.bp)
     init_ui(app, engine, settings)
+    init_observe(app, engine, settings)
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -3,26 +3,45 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import json
 import logging
+import os
 import signal
+import socket
 import sys
 import threading
+import traceback
 from collections.abc import Iterator
+from importlib.metadata import version as _dist_version
 from typing import IO, Any
 
 import click
 from sqlalchemy import Engine as SqlEngine
 
+from engine import metrics
 from engine.bootstrap import Service
 from engine.config import RetryPolicy, Settings, load_settings
-from engine.errors import AccountExists, AccountNotFound, CallNotFound, ConfigError
-from engine.store import accounts
+from engine.errors import (
+    AccountExists,
+    AccountNotFound,
+    CallNotFound,
+    ConfigError,
+    StoreUnavailable,
+)
+from engine.store import accounts, health
 from engine.store.database import make_engine
 from engine.store.inspect import describe_call
 from engine.store.migrate import upgrade
-from web import supervisor
+from web import logs, supervisor
 from web.http_server import make_server, run, stop_within
 from web.ui import cli as ui_cli
+
+log = logging.getLogger("callbridge.cli")
+SIGNAL_NAMES: dict[int, str] = {
+    int(signal.SIGTERM): "SIGTERM",
+    int(signal.SIGINT): "Ctrl-C (SIGINT)",
+}
 
 
 class _ConfigFailure(click.ClickException):
@@ -53,18 +72,144 @@ def _tune_threads() -> None:
     sys.setswitchinterval(0.0005)
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+def _logging(settings: Settings, level: str | None, fmt: str | None) -> None:
+    """Logs on stderr: the options win over ``[log]`` of the config."""
+    logs.setup(
+        level or settings.log.level,
+        fmt or settings.log.format,
+        settings.log.component_levels(),
     )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    logging.getLogger("transitions").setLevel(logging.WARNING)
+
+
+class _StartFailure(click.ClickException):
+    """The service cannot start or a command cannot run: one line, exit status 1."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return " ".join(text[0].split()) if text else type(exc).__name__
+
+
+def _where(settings: Settings) -> str:
+    """Where the data lives, as printed at start (no password)."""
+    if settings.database_url:
+        return f"database {_redact_url(settings.database_url)}"
+    return f"database {settings.data_dir / 'callbridge.db'} (data_dir {settings.data_dir})"
+
+
+def _redact_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        creds, _, host = rest.rpartition("@")
+        user = creds.partition(":")[0]
+        rest = f"{user}@{host}" if user else host
+    return f"{scheme}{sep}{rest}"
+
+
+def _check_data_dir(settings: Settings) -> None:
+    """SQLite: the data directory must exist (it is made) and be writable."""
+    if settings.database_url:
+        return
+    where = settings.data_dir
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        probe = where / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise _StartFailure(
+            f"data directory {where} cannot be written ({exc.strerror or exc}): "
+            "set CALLBRIDGE_DATA_DIR or data_dir to a writable directory"
+        ) from exc
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail before anything touches the store when the port is taken."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise _StartFailure(f"cannot listen on {host}: {exc.strerror or exc}") from exc
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise _StartFailure(
+                    f"port {port} on {host} is in use: stop the other process or choose "
+                    "another port with --port (or api.port in the config)"
+                ) from exc
+            raise _StartFailure(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
+def _store_failure(settings: Settings, exc: BaseException) -> _StartFailure:
+    """A database that cannot be reached, or does not exist, in one line."""
+    return _StartFailure(
+        f"{_where(settings)} is unreachable: {_first_line(exc)} "
+        "(check database_url / CALLBRIDGE_DATABASE_URL and that the server runs)"
+    )
+
+
+def _upgrade(settings: Settings, revision: str = "head") -> None:
+    """Create or migrate the database; its failures in one line."""
+    _check_data_dir(settings)
+    try:
+        upgrade(settings.url, revision)
+    except Exception as exc:
+        if _is_unreachable(exc):
+            raise _store_failure(settings, exc) from exc
+        raise
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        name = type(seen).__name__
+        if isinstance(seen, StoreUnavailable) or name in ("OperationalError", "InterfaceError"):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _open_existing(settings: Settings) -> SqlEngine:
+    """The database the commands read and change; never created here."""
+    if not settings.database_url:
+        path = settings.data_dir / "callbridge.db"
+        if not path.is_file():
+            raise _StartFailure(
+                f"no database at {path}: run `callbridge db upgrade` to create it, or point "
+                "CALLBRIDGE_DATA_DIR (or CALLBRIDGE_CONFIG) at the right place"
+            )
+    db = make_engine(settings.url, pool_size=1)
+    try:
+        ready = health.has_schema(db)
+    except Exception as exc:
+        db.dispose()
+        raise _store_failure(settings, exc) from exc
+    if not ready:
+        db.dispose()
+        raise _StartFailure(
+            f"{_where(settings)} has no tables: run `callbridge db upgrade`, or point "
+            "CALLBRIDGE_DATA_DIR (or database_url) at the right place"
+        )
+    return db
+
+
+_debug = False
 
 
 class _Main(click.Group):
-    """The command group; a config error met by any subcommand is told as ``_settings`` does."""
+    """The command group; a config error met by any subcommand is told as ``_settings`` does.
+
+    Anything unforeseen is one line on stderr and exit status 1; ``--debug`` shows the
+    traceback instead.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -73,50 +218,122 @@ class _Main(click.Group):
             cause = exc.__cause__
             if isinstance(cause, ConfigError) and not isinstance(exc, _ConfigFailure):
                 raise _ConfigFailure(str(cause)) from cause
+            if _debug and exc.__cause__ is not None:
+                traceback.print_exception(exc.__cause__)
             raise
+        except (click.exceptions.Exit, click.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except StoreUnavailable as exc:
+            if _debug:
+                raise
+            raise _StartFailure(f"the database is unavailable: {_first_line(exc)}") from exc
+        except Exception as exc:
+            if _debug:
+                raise
+            raise _StartFailure(
+                f"{type(exc).__name__}: {_first_line(exc)} (--debug shows the traceback)"
+            ) from exc
 
 
-@click.group(cls=_Main)
-def main() -> None:
-    """callbridge: click-to-call voice service."""
+def _version() -> str:
+    try:
+        return _dist_version("callbridge")
+    except Exception:
+        return "unknown"
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), "--version", "-V", prog_name="callbridge")
+@click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
+def main(debug: bool) -> None:
+    """callbridge: click-to-call voice service.
+
+    Settings come from the TOML file named by CALLBRIDGE_CONFIG and CALLBRIDGE_*
+    variables. The SQLite database lives in data_dir: CALLBRIDGE_DATA_DIR, else "data"
+    next to the config file, else ~/.local/share/callbridge.
+    """
+    global _debug
+    _debug = debug
+
+
+LOG_LEVEL = click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default=None,
+    help="Overall log level (config: log.level; default info).",
+)
+LOG_FORMAT = click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="Log lines as text or as JSON objects (config: log.format; default text).",
+)
 
 
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (config: api.host).")
 @click.option("--port", type=int, default=None, help="Port to listen on (config: api.port).")
-@click.option("--log-level", default="info", show_default=True)
-def serve(host: str | None, port: int | None, log_level: str) -> None:
-    """Run everything in one process: API, timers, notifications, carrier."""
+@LOG_LEVEL
+@LOG_FORMAT
+def serve(
+    host: str | None, port: int | None, log_level: str | None, log_format: str | None
+) -> None:
+    """Run everything in one process: API, timers, notifications, carrier.
+
+    Creates or migrates the database first. Stops on SIGTERM or Ctrl-C.
+    """
     from web.app import create_app
 
-    _logging(log_level)
-    _tune_threads()
     settings = _settings()
-    upgrade(settings.url)
+    _logging(settings, log_level, log_format)
+    _tune_threads()
+    host = host or settings.api.host
+    port = port if port is not None else settings.api.port
+    _check_port(host, port)  # before the store is touched
+    if settings.metrics.enabled and settings.metrics.port:
+        _check_port(host, settings.metrics.port)
+    _upgrade(settings)
+    log.info("callbridge %s starting: %s", _version(), _where(settings))
     engine = Service(settings)
-    engine.start()
     try:
-        server = make_server(
-            create_app(engine),
-            host or settings.api.host,
-            port if port is not None else settings.api.port,
-            settings.api.threads,
-        )
-        server.prepare()  # binds: a busy port fails here
+        engine.start()
+    except StoreUnavailable as exc:
+        engine.stop()
+        raise _store_failure(settings, exc) from exc
+    reason = ["the server stopped"]
+    try:
+        server = make_server(create_app(engine), host, port, settings.api.threads)
+        try:
+            server.prepare()  # binds: a port taken since the check fails here
+        except OSError as exc:
+            raise _StartFailure(f"cannot listen on {host}:{port}: {_first_line(exc)}") from exc
+        _serve_metrics(settings, host)
         bound_host, bound_port = server.bind_addr[:2]
         click.echo(
             f"callbridge listening on http://{bound_host}:{bound_port} "
             f"(store {engine.db.dialect.name}, carrier {engine.carrier.name})",
             err=True,
         )
-        run(server)
+        run(server, on_signal=lambda sig: reason.__setitem__(0, SIGNAL_NAMES.get(sig, str(sig))))
     finally:
+        log.info("callbridge stopping: %s", reason[0])
         engine.stop()
         engine.db.dispose()
+        log.info("callbridge stopped")
+
+
+def _serve_metrics(settings: Settings, host: str) -> None:
+    """``[metrics] port``: the metrics on an HTTP server of their own."""
+    if settings.metrics.enabled and settings.metrics.port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics.port, host, registry=metrics.registry())
+        log.info("metrics on http://%s:%d/metrics", host, settings.metrics.port)
 
 
 @main.command()
-@click.option("--log-level", default="info", show_default=True)
+@LOG_LEVEL
+@LOG_FORMAT
 @click.option(
     "--role",
     type=click.Choice(["all", "timers", "notifications"]),
@@ -130,23 +347,30 @@ def serve(host: str | None, port: int | None, log_level: str) -> None:
     help="With --role all on PostgreSQL: run both roles in this process instead of one "
     "child process per role.",
 )
-def worker(log_level: str, role: str, one_process: bool) -> None:
+def worker(log_level: str | None, log_format: str | None, role: str, one_process: bool) -> None:
     """Run the engine without the web app (timers, notifications, carrier).
 
-    On PostgreSQL, ``--role all`` runs each role in a child process of its own
-    (web/supervisor.py) so notification traffic cannot delay timers.
+    On PostgreSQL, --role all runs each role in a child process of its own, so that
+    notification traffic cannot delay timers. Stops on SIGTERM or Ctrl-C.
     """
-    _logging(log_level)
-    _tune_threads()
     settings = _settings()
-    if role == "all" and not one_process and settings.url.startswith("postgresql"):
+    _logging(settings, log_level, log_format)
+    _tune_threads()
+    db = _open_existing(settings)  # one line if it is missing or unreachable
+    db.dispose()
+    if role == "all" and not one_process and settings.url.startswith("postgres"):
         click.echo("callbridge worker running (timers + notifications processes)", err=True)
-        sys.exit(supervisor.supervise(log_level))
+        sys.exit(supervisor.supervise(log_level or settings.log.level))
+    log.info("callbridge %s worker (%s) starting: %s", _version(), role, _where(settings))
     engine = Service(settings)
     engine.start(timers=role in ("all", "timers"), notifications=role in ("all", "notifications"))
+    if settings.metrics.enabled and settings.metrics.port:
+        _serve_metrics(settings, settings.api.host)
     done = threading.Event()
+    reason = ["stopped"]
 
-    def _stop(*_: object) -> None:
+    def _stop(sig: int, _frame: object) -> None:
+        reason[0] = SIGNAL_NAMES.get(sig, str(sig))
         stop_within()
         done.set()
 
@@ -154,7 +378,9 @@ def worker(log_level: str, role: str, one_process: bool) -> None:
     signal.signal(signal.SIGINT, _stop)
     click.echo(f"callbridge worker running ({role}, store {engine.db.dialect.name})", err=True)
     done.wait()
+    log.info("callbridge worker (%s) stopping: %s", role, reason[0])
     engine.stop()
+    log.info("callbridge worker (%s) stopped", role)
 
 
 @main.group()
@@ -167,8 +393,8 @@ def db() -> None:
 def db_upgrade(revision: str) -> None:
     """Apply migrations up to REVISION (default: head)."""
     settings = _settings()
-    upgrade(settings.url, revision)
-    click.echo(f"database at {revision}: {settings.url.split('@')[-1]}")
+    _upgrade(settings, revision)
+    click.echo(f"{_where(settings)}: schema at {revision}")
 
 
 @main.group()
@@ -177,8 +403,8 @@ def account() -> None:
 
 
 @account.command("create")
-@click.option("--username", required=True)
-@click.option("--password", required=True)
+@click.option("--username", required=True, help="1 to 64 characters.")
+@click.option("--password", required=True, help=f"The API password: {accounts.PASSWORD_RULES}.")
 @click.option("--callback-url", required=True, help="Where status notifications are sent.")
 @click.option("--lang", type=click.Choice(["en", "tr"]), default="en", show_default=True)
 @click.option(
@@ -191,9 +417,9 @@ def account() -> None:
 def account_create(
     username: str, password: str, callback_url: str, lang: str, callback_method: str
 ) -> None:
-    """Create an account; prints its signing secret once."""
+    """Create an account (and the database if there is none); prints its signing secret once."""
     settings = _settings()
-    upgrade(settings.url)
+    _upgrade(settings)
     engine = make_engine(settings.url, pool_size=1)
     try:
         account_id, secret = accounts.create_account(
@@ -208,32 +434,92 @@ def account_create(
 
 
 @account.command("list")
-def account_list() -> None:
+@click.option("--json", "as_json", is_flag=True, help="One JSON array of objects.")
+def account_list(as_json: bool) -> None:
     """List accounts."""
-    settings = _settings()
-    engine = make_engine(settings.url, pool_size=1)
-    try:
-        rows = accounts.list_accounts(engine)
-    finally:
-        engine.dispose()
-    for a in rows:
-        status = "disabled" if a.disabled else "active"
-        click.echo(f"{a.id}\t{a.username}\t{status}\t{a.lang}\t{a.callback_url}")
+    with _db() as db:
+        rows = accounts.list_accounts(db)
+    records = [
+        {
+            "id": a.id,
+            "username": a.username,
+            "status": "disabled" if a.disabled else "active",
+            "lang": a.lang,
+            "method": a.callback_method.upper(),
+            "callback_url": a.callback_url,
+            "credit": a.credit_seconds,
+        }
+        for a in rows
+    ]
+    if as_json:
+        click.echo(json.dumps(records, ensure_ascii=False, indent=2))
+        return
+    shown = [
+        {**r, "credit": "unlimited" if r["credit"] is None else f"{r['credit']} s"} for r in records
+    ]
+    _table(["ID", "USERNAME", "STATUS", "LANG", "METHOD", "CALLBACK URL", "CREDIT"], shown)
+
+
+def _table(headers: list[str], rows: list[dict[str, Any]]) -> None:
+    """Rows under a header row, columns aligned (``(none)`` when there are no rows)."""
+    cells = [[str(v) for v in row.values()] for row in rows]
+    widths = [max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(headers)]
+    for line in [headers, *cells]:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
+    if not rows:
+        click.echo("(none)")
 
 
 @account.command("disable")
 @click.argument("username")
 def account_disable(username: str) -> None:
     """Disable an account: its requests are refused from now on."""
-    settings = _settings()
-    engine = make_engine(settings.url, pool_size=1)
-    try:
-        accounts.set_disabled(engine, username, True)
-    except AccountNotFound as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        engine.dispose()
+    with _db() as db:
+        try:
+            accounts.set_disabled(db, username, True)
+        except AccountNotFound as exc:
+            raise click.ClickException(str(exc)) from exc
     click.echo(f"account {username} disabled")
+
+
+@account.command("enable")
+@click.argument("username")
+def account_enable(username: str) -> None:
+    """Enable a disabled account again."""
+    with _db() as db:
+        try:
+            accounts.set_disabled(db, username, False)
+        except AccountNotFound as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"account {username} enabled")
+
+
+@account.command("update")
+@click.argument("username")
+@click.option("--callback-url", default=None, help="Where status notifications are sent.")
+@click.option("--password", default=None, help=f"A new API password: {accounts.PASSWORD_RULES}.")
+@click.option("--lang", type=click.Choice(["en", "tr"]), default=None, help="Answer language.")
+def account_update(
+    username: str, callback_url: str | None, password: str | None, lang: str | None
+) -> None:
+    """Change an account's callback URL, API password or language."""
+    if callback_url is None and password is None and lang is None:
+        raise click.UsageError("nothing to change: give --callback-url, --password or --lang")
+    changed = []
+    with _db() as db:
+        try:
+            if callback_url is not None:
+                accounts.set_callback(db, username, url=callback_url)
+                changed.append(f"callback URL {callback_url}")
+            if password is not None or lang is not None:
+                accounts.update_account(db, username, password=password, lang=lang)
+                if password is not None:
+                    changed.append("password")
+                if lang is not None:
+                    changed.append(f"lang {lang}")
+        except (AccountNotFound, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"account {username} updated: {', '.join(changed)}")
 
 
 @account.command("set-callback")
@@ -312,7 +598,21 @@ def account_set_policy(
             accounts.set_policy(db, username, policy, timezone)
         except (AccountNotFound, ValueError) as exc:
             raise click.ClickException(str(exc)) from exc
-    click.echo(f"account {username}: retry policy {policy.model_dump() if policy else 'default'}")
+    click.echo(f"account {username}: retry policy {_policy_text(policy)}")
+
+
+def _policy_text(policy: RetryPolicy | None) -> str:
+    if policy is None:
+        return "the config's default ([retry])"
+    if not policy.codes or policy.attempts <= 1:
+        text = "no re-dials"
+    else:
+        codes = ", ".join(str(c) for c in policy.codes)
+        delays = ", ".join(f"{d:g}" for d in policy.delays)
+        text = f"re-dial codes {codes}; {policy.attempts} attempts in all; delays {delays} s"
+    if policy.quiet_hours:
+        text += f"; quiet hours {policy.quiet_hours}"
+    return text
 
 
 def _limit(value: str | None, kind: type[int] | type[float]) -> object:
@@ -350,9 +650,16 @@ def account_set_limits(
             shown = accounts.get_account(db, username)
         except (AccountNotFound, ValueError) as exc:
             raise click.ClickException(str(exc)) from exc
+
+    def val(value: object, none: str) -> str:
+        return none if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
     click.echo(
-        f"account {username}: credit={shown.credit_seconds} max_concurrent="
-        f"{shown.max_concurrent} cps={shown.calls_per_second} queue_limit={shown.queue_limit}"
+        f"account {username}: credit {val(shown.credit_seconds, 'unlimited')}"
+        f"{'' if shown.credit_seconds is None else ' s'}, "
+        f"calls at once {val(shown.max_concurrent, 'no limit')}, "
+        f"calls per second {val(shown.calls_per_second, 'no limit')}, "
+        f"queue limit {val(shown.queue_limit, 'default')}"
     )
 
 
@@ -388,8 +695,9 @@ def call_show(call_id: int) -> None:
 
 @contextlib.contextmanager
 def _db() -> Iterator[SqlEngine]:
+    """The existing database (a missing one, or one without tables, is one line)."""
     settings = _settings()
-    db = make_engine(settings.url, pool_size=1)
+    db = _open_existing(settings)
     try:
         yield db
     finally:

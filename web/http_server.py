@@ -59,7 +59,7 @@ def stop_within(grace: float = SHUTDOWN_GRACE) -> None:
     faulthandler.dump_traceback_later(grace, exit=True)
 
 
-def run(server: wsgi.Server) -> None:
+def run(server: wsgi.Server, on_signal: Callable[[int], None] | None = None) -> None:
     """Serve until SIGTERM or SIGINT; the server is stopped (threads joined) on return.
 
     The signal handler only wakes a thread that stops the server, as cheroot expects
@@ -87,6 +87,8 @@ def run(server: wsgi.Server) -> None:
         nonlocal signalled
         if not signalled:
             signalled = True
+            if on_signal is not None:  # told the signal number (e.g. to log why it stops)
+                on_signal(_sig)
             stop_within()
             requests.put(True)
 

@@ -25,6 +25,7 @@ import queue
 import threading
 import time
 
+from engine import metrics
 from engine.carriers.base import EventSink
 from engine.domain.events import LegEvent
 from engine.errors import StoreUnavailable
@@ -91,6 +92,7 @@ class EventDispatcher:
                 log.warning("%s events: not running, %s not applied", self.name, event)
                 return
             self._queues[event.call_id % len(self._queues)].put(event)
+        metrics.carrier_event(self.name, event.trigger)
 
     def stop(self) -> None:
         """Stop the workers; events not yet applied are abandoned (and counted in the log).

@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from engine import metrics
 from engine.config import NotificationSettings
 from engine.domain.codes import StatusCode
 from engine.errors import StoreUnavailable, WebhookError
@@ -223,6 +224,7 @@ class NotificationSender:
 
     def _record(self, item: Outgoing, result: AttemptResult) -> None:
         nxt = None if result.ok else self.next_attempt_at(item.tries + 1, self.clock())
+        _count_and_log(item, result, nxt)
         for pause in (0.5, 1, 2, 4, 8, 15, 30, 30, 30, 30):
             try:
                 # Concurrent senders' records share a transaction (group commit).
@@ -240,3 +242,43 @@ class NotificationSender:
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.client.close()
+
+
+def attempt_result(result: AttemptResult) -> str:
+    """The ``result`` label of an attempt: delivered, timeout or failed."""
+    if result.ok:
+        return "delivered"
+    kind = result.error.partition(":")[0]
+    if "Timeout" in kind or result.error.startswith("answered after"):
+        return "timeout"
+    return "failed"
+
+
+def _count_and_log(item: Outgoing, result: AttemptResult, next_at: float | None) -> None:
+    """Count the attempt; a failed one is one log line with its status or error and
+    when it is tried again."""
+    label = attempt_result(result)
+    lag = result.started_at + result.latency_ms / 1000 - item.event_time if result.ok else None
+    metrics.notification_attempt(label, lag)
+    if result.ok:
+        return
+    why = result.error or (f"HTTP {result.status}" if result.status is not None else "no answer")
+    if result.status is not None and not result.error.startswith("HTTP"):
+        why = f"HTTP {result.status}: {why}"
+    when = (
+        "next attempt at "
+        + time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(next_at))
+        + f" (in {max(0.0, next_at - result.started_at):.0f} s)"
+        if next_at is not None
+        else "no attempts left: given up"
+    )
+    log.warning(
+        "notification %s (call %s, code %s) attempt %d to %s failed: %s; %s",
+        item.id,
+        item.call_id,
+        item.code,
+        item.tries + 1,
+        result.url,
+        why,
+        when,
+    )

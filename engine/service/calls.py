@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from engine import metrics
 from engine.domain.codes import Cause
 from engine.domain.events import LegEvent
 from engine.domain.phone import PhoneNumber
@@ -102,6 +103,8 @@ class CallService:
             # The same key raced us and won: answer as it did.
             outcome = self.store.run(lambda tx: self._register(tx, req))
         if isinstance(outcome, NewCall):
+            metrics.call_registered(req.account_id)
+            log.info("call %s: registered (account %s)", outcome.id, req.account_id)
             return Registered(outcome.id)
         return outcome
 
@@ -156,14 +159,21 @@ class CallService:
         calls.record(tx, facts, decision, now)
         if not decision.move.accepted:
             log.info("call %s: %s rejected: %s", facts.id, trigger.name, decision.reason)
-        elif decision.changes is not None:
-            log.debug(
-                "call %s: %s -> %s (%s)",
+        elif decision.changes is not None and decision.changes.state is not facts.state:
+            new = decision.changes.state
+            # One line per state change: what an operator greps for a call.
+            log.info(
+                "call %s: account %s code %d %s cause %s (%s, attempt %s)",
                 facts.id,
-                facts.state.name,
-                decision.changes.state.name,
+                facts.account_id,
+                new.value,
+                new.name,
+                trigger.cause,
                 trigger.name,
+                decision.changes.attempt,
             )
+            if new.is_final:
+                tx.after_commit(lambda: metrics.call_ended(facts.account_id, new.value))
         wake = decision.wake_at
         if wake is not None:
             tx.after_commit(lambda: self.wakers.timers(wake))

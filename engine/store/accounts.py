@@ -197,6 +197,27 @@ def set_callback(
     _update_account(db, username, values)
 
 
+PASSWORD_RULES = "at least 8 characters"
+
+
+def update_account(
+    db: Engine, username: str, *, password: str | None = None, lang: str | None = None
+) -> None:
+    """Change an account's API password (at least 8 characters) and/or its language."""
+    values: dict[str, Any] = {}
+    if password is not None:
+        if len(password) < 8:
+            raise ValueError("password must be at least 8 characters")
+        values["password_hash"] = _hasher.hash(password)
+    if lang is not None:
+        if lang not in ("en", "tr"):
+            raise ValueError("lang must be en or tr")
+        values["lang"] = lang
+    if not values:
+        raise ValueError("nothing to change: give --callback-url, --password or --lang")
+    _update_account(db, username, values)
+
+
 def set_policy(
     db: Engine, username: str, policy: RetryPolicy | None, timezone: str | None = None
 ) -> None:

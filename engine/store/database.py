@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import QueuePool
 
+from engine import metrics
 from engine.errors import StoreUnavailable
 from engine.store.checkpoint import FALLBACK_PAGES, checkpointer
 
@@ -167,7 +168,7 @@ def _writing(engine: Engine) -> Iterator[None]:
         yield
         return
     if not lock.acquire(timeout=_BUSY_TIMEOUTS.get(engine, DEFAULT_BUSY_TIMEOUT)):
-        raise StoreUnavailable("the database is busy: another writer held it too long")
+        raise _unavailable("the database is busy: another writer held it too long")
     try:
         yield
     finally:
@@ -271,20 +272,26 @@ def translated() -> Iterator[None]:
         yield
     except sqlite3.OperationalError as exc:
         if _unreachable(str(exc)):
-            raise StoreUnavailable(str(exc)) from exc
+            raise _unavailable(str(exc)) from exc
         raise
     except psycopg.OperationalError as exc:
-        raise StoreUnavailable(str(exc)) from exc
+        raise _unavailable(str(exc)) from exc
     except OperationalError as exc:
         if _is_connection_problem(exc):
-            raise StoreUnavailable(str(exc.orig)) from exc
+            raise _unavailable(str(exc.orig)) from exc
         raise
     except DBAPIError as exc:
         if exc.connection_invalidated:
-            raise StoreUnavailable(str(exc.orig)) from exc
+            raise _unavailable(str(exc.orig)) from exc
         raise
     except PoolTimeout as exc:
-        raise StoreUnavailable(f"no database connection free: {exc}") from exc
+        raise _unavailable(f"no database connection free: {exc}") from exc
+
+
+def _unavailable(message: str) -> StoreUnavailable:
+    """The error for an unreachable store, counted (``callbridge_store_unavailable_total``)."""
+    metrics.store_unavailable()
+    return StoreUnavailable(message)
 
 
 def _is_connection_problem(exc: OperationalError) -> bool:

@@ -213,3 +213,13 @@ idempotency_key = Table(
     Column("created_at", Double, nullable=False),
     UniqueConstraint("account_id", "key", name="uq_idempotency_key_account_id_key"),
 )
+
+# One row per engine process running timers or notifications, refreshed every few
+# seconds: GET /readyz of a process without workers of its own reads them.
+worker_heartbeat = Table(
+    "worker_heartbeat",
+    metadata,
+    Column("name", String(128), primary_key=True),  # host:pid:role
+    Column("role", String(16), nullable=False),  # timers | notifications
+    Column("beat_at", Double, nullable=False),
+)

@@ -52,6 +52,7 @@ class Ticker:
         self._again = False
         self._stopped = False
         self._next_wake = float("inf")
+        self.beat_at = time.time()  # when work last ran to its end (readiness)
 
     def start(self) -> None:
         self._scheduler.add_job(
@@ -111,6 +112,7 @@ class Ticker:
                 self._again = False
             try:
                 next_due = self._work()
+                self.beat_at = time.time()
             except StoreUnavailable as exc:
                 log.warning("%s: store unavailable (%s); retrying", self.name, exc)
                 next_due = time.time() + self._retry_after

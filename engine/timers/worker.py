@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from engine import metrics
 from engine.carriers.base import Carrier, DialRequest
 from engine.config import LimitSettings, TimerSettings
 from engine.domain.codes import Cause
@@ -85,6 +86,8 @@ class TimerWorker:
 
         try:
             commands, soonest = self.store.run(batch)
+            for due in taken:
+                metrics.timer_late(due.kind, now - due.due_at)
         except StoreUnavailable:
             raise
         except Exception:

@@ -97,10 +97,10 @@ class Service:
             check=False,
         )
 
-    def start(self) -> None:
+    def start(self, log_level: str = "warning") -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [str(BIN), "serve", "--port", str(self.port), "--log-level", "warning"],
+                [str(BIN), "serve", "--port", str(self.port), "--log-level", log_level],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

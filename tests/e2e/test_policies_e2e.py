@@ -54,6 +54,6 @@ def test_credit_cuts_the_call_and_is_debited(svc: Service, receiver: Receiver) -
     hits = {int(h.query["code"]): h for h in receiver.answered if h.query["id"] == str(call_id)}
     assert 1.5 <= hits[13].at - hits[2].at <= 4.0
     listed = svc.cli("account", "set-limits", "acme")
-    assert "credit=0" in listed.stdout
+    assert "credit 0 s" in listed.stdout
     shown = svc.cli("call", "show", str(call_id))
     assert "charged: 2 s" in shown.stdout
