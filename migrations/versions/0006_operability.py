@@ -3,7 +3,7 @@
 ``GET /readyz`` of a web process in the scaled mode reads them to tell whether the
 workers are alive.
 
-Revision ID: 0008_ops
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-10 10:00:00
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_ops"
+revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
