@@ -7,11 +7,10 @@ their number: a group of eight costs the driver the same handful of steps as one
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, insert, select
 
 from engine.domain.codes import StatusCode as S
 from engine.domain.phone import PhoneNumber
@@ -77,7 +76,7 @@ def call_values(
         "notify_seq": 0,
         "created_at": now,
         "updated_at": now,
-        "request": json.dumps(request),
+        "request": request,
     }
 
 
@@ -116,30 +115,15 @@ def write(conn: Connection, new_calls: list[NewCall]) -> None:
 
 
 def _insert_calls(conn: Connection, new_calls: list[NewCall]) -> list[int]:
-    rows = [new.values for new in new_calls]
-    if conn.dialect.name == "postgresql":
-        ids = [int(r[0]) for r in conn.execute(_NEXT_CALL_IDS, {"n": len(rows)})]
-        _INSERT_CALLS_WITH_ID.run(
-            conn, [{**row, "id": call_id} for row, call_id in zip(rows, ids, strict=True)]
-        ).close()
-        return ids
-    # SQLite gives each new row the largest rowid so far plus one, in VALUES order, and
-    # this transaction holds the write lock (BEGIN IMMEDIATE): the ids are consecutive
-    # and end at lastrowid.
-    cursor = _INSERT_CALLS.run(conn, rows)
-    last = int(cursor.lastrowid)
-    cursor.close()
-    return list(range(last - len(rows) + 1, last + 1))
+    # One INSERT for the whole group (SQLAlchemy's "insertmanyvalues"), whose RETURNING
+    # gives the ids in the order of the rows, on every dialect.
+    rows = conn.execute(_INSERT_CALLS, [new.values for new in new_calls]).all()
+    return [int(row[0]) for row in rows]
 
 
 _CALL_COLUMNS = (
     "account_id", "caller", "callee", "caller_national", "callee_national", "duration",
     "lang", "state", "cause", "attempt", "notify_seq", "created_at", "updated_at", "request",
 )  # fmt: skip
-_INSERT_CALLS = MultiRowInsert(call, _CALL_COLUMNS)
-_INSERT_CALLS_WITH_ID = MultiRowInsert(call, ("id", *_CALL_COLUMNS))
+_INSERT_CALLS = insert(call).returning(call.c.id, sort_by_parameter_order=True)
 _INSERT_TIMERS = MultiRowInsert(timer, timers.TIMER_COLUMNS)
-# A group's ids in one round trip (distinct; which row gets which does not matter).
-_NEXT_CALL_IDS = text(
-    "SELECT nextval(pg_get_serial_sequence('call', 'id')) FROM generate_series(1, :n)"
-)
