@@ -62,6 +62,10 @@ def call_values(
     lang: str,
     request: dict[str, Any],
     now: float,
+    custom: str | None = None,
+    callback_url: str | None = None,
+    caller_id: str | None = None,
+    ring_timeout: float | None = None,
 ) -> dict[str, Any]:
     return {
         "account_id": account_id,
@@ -78,6 +82,10 @@ def call_values(
         "created_at": now,
         "updated_at": now,
         "request": json.dumps(request),
+        "custom": custom,
+        "callback_url": callback_url,
+        "caller_id": caller_id,
+        "ring_timeout": ring_timeout,
     }
 
 
@@ -135,6 +143,7 @@ def _insert_calls(conn: Connection, new_calls: list[NewCall]) -> list[int]:
 _CALL_COLUMNS = (
     "account_id", "caller", "callee", "caller_national", "callee_national", "duration",
     "lang", "state", "cause", "attempt", "notify_seq", "created_at", "updated_at", "request",
+    "custom", "callback_url", "caller_id", "ring_timeout",
 )  # fmt: skip
 _INSERT_CALLS = MultiRowInsert(call, _CALL_COLUMNS)
 _INSERT_CALLS_WITH_ID = MultiRowInsert(call, ("id", *_CALL_COLUMNS))
