@@ -19,7 +19,7 @@ from engine.bootstrap import Service as CallbridgeEngine
 from engine.config import Settings
 from engine.domain.events import Leg, LegEvent, LegEventKind
 from engine.domain.rules import Trigger
-from engine.store.accounts import create_account
+from engine.store.accounts import create_account, set_caller_ids
 from engine.store.schema import call, timer
 from tests.support import FakeClock
 from web.app import create_app
@@ -347,3 +347,40 @@ def test_extend_is_scoped(api: Api) -> None:
     assert api.post(f"/api/v1/calls/{call_id}/extend", duration="100")[0] == 404
     assert api.post(f"/api/v1/calls/{call_id}/extend", user=None, duration="100")[0] == 401
     assert api.row(call_id)["duration"] == 60
+
+
+# -- registration's optional fields ------------------------------------------------------
+BAD = "Invalid Parameter"
+NO_URL = "Not an acceptable callback URL"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "text"),
+    [
+        ("caller_id", "2129999999", f"{BAD} (caller_id): Not a number this account may present"),
+        ("caller_id", "abc", f"{BAD} (caller_id): Not a phone number"),
+        ("callback_url", "ftp://x/", f"{BAD} (callback_url): {NO_URL}"),
+        ("callback_url", "http://127.0.0.1/cb", f"{BAD} (callback_url): {NO_URL}"),
+        ("ring_timeout", "61", f"{BAD} (ring_timeout): Must be at most 60 seconds"),
+        ("ring_timeout", "0", f"{BAD} (ring_timeout): Must be greater than zero"),
+        ("custom", "x" * 129, f"{BAD} (custom): Too long"),
+    ],
+)  # fmt: skip
+def test_bad_optional_fields(api: Api, db: Engine, field: str, value: str, text: str) -> None:
+    set_caller_ids(db, "acme", ["+902120000000"])
+    data = {"username": A[0], "password": A[1], "caller": "5320000001", "callee": "5320000002",
+            "duration": "30", field: value}  # fmt: skip
+    response = api.client.post("/api/v1/calls", data=data)
+    assert (response.status_code, response.get_json()) == (400, {"success": False, "message": text})
+
+
+def test_optional_fields_are_kept(api: Api, db: Engine) -> None:
+    set_caller_ids(db, "acme", ["+902120000000"])
+    call_id = api.place(custom="x" * 128, caller_id="2120000000", ring_timeout="15")
+    row = api.row(call_id)
+    assert (row["custom"], row["caller_id"], row["ring_timeout"]) == (
+        "x" * 128,
+        "+902120000000",
+        15,
+    )
+    assert row["callback_url"] is None
