@@ -10,6 +10,7 @@ answered exactly as an unknown one: 404.
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any, cast
 
 from flask import Blueprint, Response, current_app, request
@@ -25,6 +26,7 @@ from engine.domain.history import (
 )
 from engine.domain.phone import parse_number
 from engine.errors import CallNotFound, InvalidPhoneNumber, NotInProgress
+from engine.notifications.sender import sign
 from engine.store import lookup
 from engine.store.accounts import Account
 from engine.store.lookup import CallFilter, CallRecord, CallRow, NotificationRow
@@ -333,3 +335,53 @@ def _duration(data: dict[str, Any], lang: Lang) -> int:
             400, message("invalid", lang, name="duration", reason=reason("not_positive", lang))
         )
     return value  # the rules clamp it to api.max_duration and the credit
+
+
+@bp.get("/api/v1/calls/<call_id>/receipt")
+def receipt(call_id: str) -> Response:
+    """The call's receipt, signed with the account's secret as Standard Webhooks signs
+    a message: ``webhook-signature`` is ``v1,`` + base64 HMAC-SHA256 of
+    ``<webhook-id>.<webhook-timestamp>.<body>``, the body byte for byte."""
+    lang = _lang({})
+    try:
+        account = _account({}, lang)
+        record = _find(account, call_id, lang)
+    except Refusal as exc:
+        return _refused(exc)
+    engine = _engine()
+    now = engine.clock()
+    found = call_object(record, now)
+    document = {
+        "id": found["id"],
+        "account": account.username,
+        "caller": found["caller"],
+        "callee": found["callee"],
+        "caller_id": found["caller_id"],
+        "custom": found["custom"],
+        "attempt": found["attempt"],
+        "code": found["code"],
+        "desc": found["desc"],
+        "cause": found["cause"],
+        "final": found["final"],
+        "duration": found["duration"],
+        "legs": found["legs"],
+        "ended_by": found["legs"]["caller"]["ended_by"],
+        "talk_seconds": found["talk_seconds"],
+        "billable_seconds": found["billable_seconds"],
+        "charged_seconds": found["charged_seconds"],
+        "notifications": found["notifications"],
+        "issued_at": round(now, 3),
+    }
+    body = json.dumps(
+        {"success": True, "message": message("receipt", lang), "receipt": document},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode()
+    secret = engine.store.read(lambda tx: lookup.signing_secret(tx, account.id))
+    msg_id = f"rcpt_{record.call.id}_{len(record.notifications)}"
+    timestamp = int(now)
+    response = Response(body, status=200, mimetype="application/json")
+    response.headers["webhook-id"] = msg_id
+    response.headers["webhook-timestamp"] = str(timestamp)
+    response.headers["webhook-signature"] = sign(secret, msg_id, timestamp, body)
+    return response

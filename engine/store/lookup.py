@@ -11,7 +11,7 @@ from sqlalchemy import and_, select
 
 from engine.domain.codes import StatusCode as S
 from engine.domain.history import AuditEvent
-from engine.store.schema import call, call_event, notification, notification_attempt
+from engine.store.schema import account, call, call_event, notification, notification_attempt
 
 if TYPE_CHECKING:
     from engine.store.unit_of_work import Tx
@@ -169,3 +169,12 @@ def list_calls(tx: Tx, account_id: int, where: CallFilter, limit: int) -> list[C
         select(*_CALL_COLUMNS).where(and_(*conditions)).order_by(call.c.id.desc()).limit(limit)
     )
     return [_call_row(r) for r in rows]
+
+
+def signing_secret(tx: Tx, account_id: int) -> str:
+    """The account's current signing secret (receipts are signed with it)."""
+    return str(
+        tx.conn.execute(
+            select(account.c.signing_secret).where(account.c.id == account_id)
+        ).scalar_one()
+    )

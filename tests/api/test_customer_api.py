@@ -7,6 +7,7 @@ clock the test moves by hand.
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, select
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from engine.bootstrap import Service as CallbridgeEngine
 from engine.config import Settings
@@ -21,7 +23,8 @@ from engine.domain.events import Leg, LegEvent, LegEventKind
 from engine.domain.rules import Trigger
 from engine.store.accounts import create_account, set_caller_ids
 from engine.store.schema import call, timer
-from tests.support import FakeClock
+from engine.timers.worker import TimerWorker
+from tests.support import FakeClock, RecordingCarrier
 from web.app import create_app
 
 A = ("acme", "correct horse")
@@ -384,3 +387,49 @@ def test_optional_fields_are_kept(api: Api, db: Engine) -> None:
         15,
     )
     assert row["callback_url"] is None
+
+
+def test_the_callee_is_shown_the_chosen_caller_id(api: Api, db: Engine) -> None:
+    set_caller_ids(db, "acme", ["+902120000000"])
+    carrier = RecordingCarrier()
+    worker = TimerWorker(
+        api.engine.store, api.engine.calls, carrier, api.engine.settings.timers, api.clock
+    )
+    chosen = api.place(caller_id="2120000000")
+    plain = api.place(callee="5320000003")
+    worker.run_due()
+    for call_id in (chosen, plain):
+        api.event(call_id, Leg.CALLER, LegEventKind.ANSWERED)
+    worker.run_due()
+    shown = {(d.call_id, d.leg): d.caller_id for d in carrier.dials}
+    assert shown[(chosen, Leg.CALLEE)] == "+902120000000"
+    assert shown[(plain, Leg.CALLEE)] == "+905320000001"  # the caller's own number
+    assert shown[(chosen, Leg.CALLER)] == "+905320000001"
+
+
+# -- GET /api/v1/calls/{id}/receipt -------------------------------------------------------
+def test_the_receipt_is_signed_the_standard_webhooks_way(api: Api, db: Engine) -> None:
+    secret = create_account(db, "signed", "correct horse", "http://127.0.0.1:9/cb")[1]
+    api.clock.now = time.time()  # the package checks the timestamp against its own clock
+    user = ("signed", "correct horse")
+    call_id = api.place(user, custom="order 9")
+    api.bridge(call_id)
+    api.clock.advance(12.5)
+    api.event(call_id, Leg.CALLER, LegEventKind.HUNG_UP, 16, "BYE")
+    response = api.client.get(f"/api/v1/calls/{call_id}/receipt", headers=basic(user))
+    assert response.status_code == 200
+    headers = {k.lower(): v for k, v in response.headers.items()}
+    payload = Webhook(secret).verify(response.data, headers)  # raises if it does not verify
+    doc = payload["receipt"]
+    assert (doc["id"], doc["code"], doc["ended_by"], doc["custom"]) == (
+        call_id,
+        11,
+        "caller",
+        "order 9",
+    )
+    assert (doc["talk_seconds"], doc["billable_seconds"]) == (12.5, 13)
+    assert [n["code"] for n in doc["notifications"]] == [0, 1, 2, 11]
+    tampered = response.data.replace(b'"billable_seconds":13', b'"billable_seconds":1')
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret).verify(tampered, headers)
+    assert api.get(f"/api/v1/calls/{call_id}/receipt")[0] == 404  # not acme's
