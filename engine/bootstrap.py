@@ -81,6 +81,7 @@ class Service:
             RuleSettings(
                 watchdog=settings.timers.watchdog,
                 ring_timeout=settings.timers.ring_timeout,
+                max_duration=settings.api.max_duration,
                 retry=settings.retry,
             ),
         )

@@ -19,6 +19,7 @@ from engine.domain.phone import PhoneNumber, parse_number
 from engine.domain.rules import Refusal
 from engine.errors import InvalidPhoneNumber, StoreUnavailable
 from engine.service.calls import CallRequest, Refused
+from web import call_options
 from web.messages import Lang, message, reason
 
 __all__ = ["answer", "bp", "message", "reason"]
@@ -149,6 +150,10 @@ def register_call() -> Response:
         account = engine.credentials.verify(username, password)
         if account is None:
             raise ApiError(401, message("bad_user", lang))
+        try:  # the optional fields: custom, callback_url, caller_id, ring_timeout
+            options = call_options.parse(data, account, engine.settings, lang)
+        except call_options.OptionRefused as exc:
+            raise ApiError(400, exc.text) from None
         received = {k: v for k, v in data.items() if k != "password"}
         received["remote_addr"] = request.remote_addr
         key = _idempotency_key(data, lang)
@@ -163,6 +168,10 @@ def register_call() -> Response:
                 request=received,
                 idempotency=(key, _digest(fingerprint)) if key else None,
                 check_limits=account.limited,
+                custom=options.custom,
+                callback_url=options.callback_url,
+                caller_id=options.caller_id,
+                ring_timeout=options.ring_timeout,
             )
         )
     except ApiError as exc:
@@ -200,11 +209,11 @@ def _digest(fingerprint: tuple[object, ...]) -> str:
     return hashlib.sha256(json.dumps(fingerprint).encode()).hexdigest()
 
 
-@bp.route("/api/v1/calls", methods=["GET", "PUT", "PATCH", "DELETE"])
+@bp.route("/api/v1/calls", methods=["PUT", "PATCH", "DELETE"])  # GET lists (customer_api)
 def wrong_method() -> Response:
     lang, _ = _lang_of(dict(request.args))
     response = answer(405, False, message("method", lang))
-    response.headers["Allow"] = "POST"
+    response.headers["Allow"] = "GET, POST"
     return response
 
 

@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from engine.bootstrap import Service
 from engine.config import Settings
-from web import api
+from web import api, customer_api
 from web.messages import Lang
 from web.observe import init_observe
 from web.ui import init_ui
@@ -31,6 +31,7 @@ def create_app(engine: Service, settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["callbridge.engine"] = engine
     app.register_blueprint(api.bp)
+    app.register_blueprint(customer_api.bp)
     init_ui(app, engine, settings)
     init_observe(app, engine, settings)
 

@@ -22,11 +22,13 @@ from sqlalchemy import Engine as SqlEngine
 from engine import metrics
 from engine.bootstrap import Service
 from engine.config import RetryPolicy, Settings, load_settings
+from engine.domain.phone import parse_number
 from engine.errors import (
     AccountExists,
     AccountNotFound,
     CallNotFound,
     ConfigError,
+    InvalidPhoneNumber,
     StoreUnavailable,
 )
 from engine.store import accounts, health
@@ -540,6 +542,25 @@ def account_set_callback(username: str, url: str | None, method: str | None) -> 
         except (AccountNotFound, ValueError) as exc:
             raise click.ClickException(str(exc)) from exc
     click.echo(f"account {username}: {shown.callback_method.upper()} {shown.callback_url}")
+
+
+@account.command("set-caller-ids")
+@click.argument("username")
+@click.argument("numbers", nargs=-1)
+def account_set_caller_ids(username: str, numbers: tuple[str, ...]) -> None:
+    """Set the numbers the account may present to callees (``caller_id`` at
+    registration); none given: it may present none."""
+    settings = _settings()
+    try:
+        e164 = [parse_number(n, settings.api.default_region).e164 for n in numbers]
+    except InvalidPhoneNumber as exc:
+        raise click.ClickException(f"not a phone number: {exc}") from exc
+    with _db() as db:
+        try:
+            accounts.set_caller_ids(db, username, e164)
+        except AccountNotFound as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"account {username}: caller IDs {' '.join(sorted(set(e164))) or '(none)'}")
 
 
 @account.command("rotate-secret")

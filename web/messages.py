@@ -36,6 +36,29 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Idempotency-Key Already Used With Different Parameters",
         "tr": "Idempotency-Key Farklı Parametrelerle Kullanılmış",
     },
+    "call_found": {"en": "Call Found", "tr": "Arama Bulundu"},
+    "calls_found": {"en": "Calls Found", "tr": "Aramalar Bulundu"},
+    "call_not_found": {"en": "Call Not Found", "tr": "Arama Bulunamadı"},
+    "hung_up": {"en": "Call Hung Up", "tr": "Arama Sonlandırıldı"},
+    "already_ended": {
+        "en": "Call Not In Progress: it has ended or has not started dialling",
+        "tr": "Arama Sürmüyor: sona ermiş ya da henüz aranmaya başlanmamış",
+    },
+    "extended": {"en": "Call Duration Changed", "tr": "Arama Süresi Değiştirildi"},
+    "extended_ended": {
+        "en": "Call Ended: the new duration is not longer than the talk so far",
+        "tr": "Arama Sonlandırıldı: yeni süre şimdiye kadarki konuşmadan uzun değil",
+    },
+    "not_extendable": {
+        "en": "Call Cannot Be Extended: it is neither dialling nor connected",
+        "tr": "Arama Uzatılamaz: arama ne aranıyor ne de bağlı",
+    },
+    "receipt": {"en": "Receipt", "tr": "Makbuz"},
+    "replayed": {
+        "en": "Notifications Replayed: {count} queued again",
+        "tr": "Bildirimler Yeniden Gönderiliyor: {count} bildirim yeniden sıraya alındı",
+    },
+    "contract": {"en": "API Contract", "tr": "API Sözleşmesi"},
     "internal": {
         "en": "Internal Error: the request was not registered",
         "tr": "İç Hata: istek kaydedilmedi",
@@ -58,6 +81,18 @@ REASONS: dict[str, dict[str, str]] = {
     "lang": {"en": "Must be en or tr", "tr": "en ya da tr olmalı"},
     "too_large": {"en": "Too long", "tr": "Çok uzun"},
     "single": {"en": "Must be a single value", "tr": "Tek bir değer olmalı"},
+    "caller_id": {
+        "en": "Not a number this account may present",
+        "tr": "Bu hesabın gösterebileceği bir numara değil",
+    },
+    "url": {
+        "en": "Not an acceptable callback URL",
+        "tr": "Kabul edilebilir bir geri bildirim adresi değil",
+    },
+    "boolean": {"en": "Must be true or false", "tr": "true ya da false olmalı"},
+    "unix_time": {"en": "Must be a Unix time", "tr": "Unix zamanı olmalı"},
+    "cursor": {"en": "Not a cursor this API gave", "tr": "Bu API'nin verdiği bir imleç değil"},
+    "limit": {"en": "Must be between 1 and {max}", "tr": "1 ile {max} arasında olmalı"},
 }
 
 

@@ -40,6 +40,8 @@ TRANSITIONS: list[tuple[str, list[S], S | None]] = [
     ("callee_hung_up", [S.CALLEE_CONNECTED], S.CALLEE_CLOSED),
     ("callee_failed", [S.CALLEE_CONNECTED], S.CALLEE_CLOSED),
     ("cut", [S.CALLEE_CONNECTED], S.OUT_OF_CREDITS),
+    # The customer gives a call a new talk time: allowed while dialling or bridged.
+    ("extend", [S.CALLS_STARTING, S.CALLER_CONNECTED, S.CALLEE_CONNECTED], None),
     ("redial", sorted(c for c in S if c.is_final), S.CALLS_STARTING),
 ]
 

@@ -14,7 +14,7 @@ request is refused.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from engine.config import RetryPolicy
@@ -53,7 +53,8 @@ WATCHDOG_CAUSE = int(Cause.RECOVERY_ON_TIMER_EXPIRY)
 @dataclass(frozen=True, slots=True)
 class RuleSettings:
     watchdog: float = 180.0  # seconds without news before the dialled leg is failed
-    ring_timeout: float = 60.0  # seconds a leg may ring
+    ring_timeout: float = 60.0  # seconds a leg may ring (a call may ask for less)
+    max_duration: int = 7200  # the most seconds of talk a call may be given
     retry: RetryPolicy = field(default_factory=RetryPolicy)  # accounts without their own
 
 
@@ -74,6 +75,7 @@ class CallFacts:
     credit_left: int | None = None  # the account's unheld credit (None: no credit limit)
     retry_policy: RetryPolicy | None = None  # the account's own, else the default
     timezone: str = "UTC"
+    ring_timeout: float | None = None  # this call's own ring timeout (None: the settings')
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +136,7 @@ class CallChanges:
     talk_limit: int | None
     ended_at: float | None
     ends_or_restarts: bool  # ended_at is set (final) or cleared (a new attempt)
+    duration: int  # the most seconds of talk (changed only by an extension)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +196,7 @@ class CallRules:
         caller_at, callee_at = facts.caller_answered_at, facts.callee_answered_at
         started_at, talk_limit = facts.started_at, facts.talk_limit
         ended_at: float | None = None
+        ring_timeout = self.ring_timeout(facts)
         timers: list[SetTimer] = []
         commands: list[Command] = []
         cancels: tuple[TimerKind, ...] = ()
@@ -203,12 +207,12 @@ class CallRules:
             caller_at = callee_at = talk_limit = None
             started_at = now
             commands.append(Command(CommandKind.DIAL, Leg.CALLER))
-            timers.append(SetTimer(TimerKind.RINGOUT, now + self.settings.ring_timeout, Leg.CALLER))
+            timers.append(SetTimer(TimerKind.RINGOUT, now + ring_timeout, Leg.CALLER))
             timers.append(SetTimer(TimerKind.WATCHDOG, now + self.settings.watchdog))
         elif dest is S.CALLER_CONNECTED:
             caller_at = trigger.at
             commands.append(Command(CommandKind.DIAL, Leg.CALLEE))
-            timers.append(SetTimer(TimerKind.RINGOUT, now + self.settings.ring_timeout, Leg.CALLEE))
+            timers.append(SetTimer(TimerKind.RINGOUT, now + ring_timeout, Leg.CALLEE))
             timers.append(SetTimer(TimerKind.WATCHDOG, now + self.settings.watchdog))
         elif dest is S.CALLEE_CONNECTED:
             callee_at = trigger.at
@@ -225,7 +229,9 @@ class CallRules:
             cancels = (TimerKind.CUT, TimerKind.WATCHDOG, TimerKind.DIAL, TimerKind.RINGOUT)
             commands.append(Command(CommandKind.HANG_UP))
             policy = facts.retry_policy or self.settings.retry
-            redial_at = next_attempt_at(policy, dest, attempt, now, facts.timezone)
+            redial_at = None
+            if trigger.source not in HANGUP_SOURCES:  # a call hung up on purpose stays ended
+                redial_at = next_attempt_at(policy, dest, attempt, now, facts.timezone)
             if redial_at is not None:
                 timers.append(SetTimer(TimerKind.REDIAL, redial_at))
 
@@ -238,6 +244,7 @@ class CallRules:
             talk_limit=talk_limit,
             ended_at=ended_at,
             ends_or_restarts=dest.is_final or dest is S.CALLS_STARTING,
+            duration=facts.duration,
         )
         notice = Notice(facts.notify_seq + 1, attempt, dest, trigger.cause, trigger.at)
         return Decision(
@@ -252,6 +259,73 @@ class CallRules:
             commands=tuple(commands),
             reserve=reserve,
             settle=settle,
+            decided_at=now,
+        )
+
+    def ring_timeout(self, facts: CallFacts) -> float:
+        """Seconds a leg of this call may ring: its own timeout, at most the settings'."""
+        if facts.ring_timeout is None:
+            return self.settings.ring_timeout
+        return min(facts.ring_timeout, self.settings.ring_timeout)
+
+    def extend(self, facts: CallFacts, duration: int, now: float, source: str = "api") -> Decision:
+        """Give a call a new most talk time, counted from its code 2 (pure).
+
+        Allowed while the call is dialling or bridged (the machine's ``extend``). The new
+        value is clamped to ``max_duration``; once bridged, also to the credit the call
+        holds plus the account's unheld credit (the difference is held or freed). A
+        bridged call's cut moves to its code 2 plus the new talk time (the CUT timer is
+        replaced); a value at or below the talk time already spent cuts the call now
+        (code 13). ``facts.credit_left`` must have been read locked when the call is
+        bridged and the account has a credit limit.
+        """
+        trigger = Trigger("extend", facts.attempt, now, 0, source, f"duration {duration} s")
+        move = self.machine.fire(facts.state, "extend")
+        if not move.accepted:
+            return Decision(facts.id, trigger, move, reason=move.reason)
+        duration = max(1, min(duration, self.settings.max_duration))
+        talk_limit, reserve = facts.talk_limit, None
+        timers: tuple[SetTimer, ...] = ()
+        if facts.state is S.CALLEE_CONNECTED and facts.callee_answered_at is not None:
+            talk = duration
+            if facts.talk_limit is not None:  # credit was held when the call bridged
+                unheld = max(0, facts.credit_left or 0)
+                talk_limit = min(duration, facts.talk_limit + unheld)
+                reserve = talk_limit - facts.talk_limit
+                talk = talk_limit
+            spent = now - facts.callee_answered_at
+            if talk <= spent:
+                cut = self.machine.fire(facts.state, "cut")
+                assert cut.dest is not None
+                ended = replace(facts, duration=duration)
+                detail = f"extended to {duration} s, at or below the {spent:.1f} s talked"
+                return self._accepted(
+                    ended,
+                    Trigger("cut", facts.attempt, now, int(Cause.NORMAL_CLEARING), source, detail),
+                    cut,
+                    cut.dest,
+                    now,
+                )
+            timers = (SetTimer(TimerKind.CUT, facts.callee_answered_at + talk),)
+        changes = CallChanges(
+            state=facts.state,
+            attempt=facts.attempt,
+            caller_answered_at=facts.caller_answered_at,
+            callee_answered_at=facts.callee_answered_at,
+            started_at=facts.started_at,
+            talk_limit=talk_limit,
+            ended_at=None,
+            ends_or_restarts=False,
+            duration=duration,
+        )
+        return Decision(
+            facts.id,
+            trigger,
+            move,
+            reason=trigger.detail,
+            changes=changes,
+            set_timers=timers,
+            reserve=reserve or None,
             decided_at=now,
         )
 
@@ -315,12 +389,16 @@ def ringout_trigger(state: S, leg: Leg) -> str | None:
 
 
 # The trigger that ends a call in progress from each state when an operator (or the
-# customer) hangs it up: as if that leg had failed; a bridged call is cut.
+# customer) hangs it up. A bridged call is cut (13, cause 16). A leg being dialled or
+# ringing is cancelled as if it had failed to connect: 9 while the caller is dialled,
+# 10 while the callee is (cause 16, normal clearing).
 HANGUP_TRIGGERS: dict[S, str] = {
     S.CALLEE_CONNECTED: "cut",
     S.CALLS_STARTING: "caller_failed",
     S.CALLER_CONNECTED: "callee_failed",
 }
+# Sources of a hang-up on purpose: the attempt it ends is not dialled again.
+HANGUP_SOURCES = frozenset({"operator", "api"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,8 @@ def _fields(item: Outgoing) -> list[tuple[str, int | str]]:
     ]
     if item.attempt > 1:  # a re-dial: an extra field old integrations ignore
         fields.append(("attempt", item.attempt))
+    if item.custom is not None:  # the customer's own data, given at registration
+        fields.append(("custom", item.custom))
     return fields
 
 
@@ -75,7 +77,8 @@ def notification_body(item: Outgoing) -> bytes:
 
 def notification_url(base: str, item: Outgoing) -> str:
     """The callback URL with the notification's fields added to any query it already has
-    (the GET form: ``id``, ``code``, ``desc``, ``cause``, ``time``, then ``attempt``)."""
+    (the GET form: ``id``, ``code``, ``desc``, ``cause``, ``time``, then ``attempt`` and
+    ``custom`` when the call has them)."""
     parts = urlsplit(base)
     query = parse_qsl(parts.query, keep_blank_values=True)
     query += [(name, str(value)) for name, value in _fields(item)]

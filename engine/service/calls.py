@@ -14,17 +14,19 @@ from typing import Any
 
 from engine import metrics
 from engine.domain.codes import Cause
+from engine.domain.codes import StatusCode as S
 from engine.domain.events import LegEvent
 from engine.domain.phone import PhoneNumber
 from engine.domain.rules import (
     HANGUP_TRIGGERS,
+    CallFacts,
     CallRules,
     Decision,
     Refusal,
     Trigger,
     registration_refusal,
 )
-from engine.errors import Conflict, NotInProgress
+from engine.errors import CallNotFound, Conflict, NotInProgress
 from engine.store import calls, limits, registration
 from engine.store.calls import LockedCall
 from engine.store.registration import NewCall
@@ -59,6 +61,10 @@ class CallRequest:
     request: dict[str, Any]  # what was received, kept for the audit trail
     idempotency: tuple[str, str] | None = None  # (key, hash of the parameters)
     check_limits: bool = False  # the account has credit or throttling limits
+    custom: str | None = None  # the customer's own data, echoed on every notification
+    callback_url: str | None = None  # this call's notifications go here
+    caller_id: str | None = None  # E.164 presented to the callee (checked by the front door)
+    ring_timeout: float | None = None  # seconds a leg may ring (None: the configured one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +136,10 @@ class CallService:
             lang=req.lang,
             request=req.request,
             now=now,
+            custom=req.custom,
+            callback_url=req.callback_url,
+            caller_id=req.caller_id,
+            ring_timeout=req.ring_timeout,
         )
         new = registration.add(tx, values, req.idempotency)
         tx.after_commit(lambda: self.wakers.timers(now))
@@ -156,6 +166,11 @@ class CallService:
             facts = replace(facts, credit_left=calls.lock_credit(tx, facts.account_id))
         now = self.clock()
         decision = self.rules.decide(facts, trigger, now)
+        self._record(tx, facts, decision, now)
+        return decision
+
+    def _record(self, tx: Tx, facts: CallFacts, decision: Decision, now: float) -> None:
+        trigger = decision.trigger
         calls.record(tx, facts, decision, now)
         if not decision.move.accepted:
             log.info("call %s: %s rejected: %s", facts.id, trigger.name, decision.reason)
@@ -179,13 +194,15 @@ class CallService:
             tx.after_commit(lambda: self.wakers.timers(wake))
         if decision.notice is not None:
             tx.after_commit(self.wakers.notifications)
-        return decision
 
-    def hang_up(self, call_id: int, by: str, *, source: str = "operator") -> Decision:
-        """End a call in progress; raises CallNotFound, NotInProgress."""
+    def hang_up(
+        self, call_id: int, by: str, *, source: str = "operator", account_id: int | None = None
+    ) -> Decision:
+        """End a call in progress; raises CallNotFound (also for a call of another
+        account than ``account_id``, when given), NotInProgress."""
 
         def unit(tx: Tx) -> Decision:
-            locked = calls.lock_call(tx, call_id)
+            locked = _owned(calls.lock_call(tx, call_id), account_id)
             state = locked.facts.state
             name = HANGUP_TRIGGERS.get(state)
             if name is None:
@@ -203,3 +220,28 @@ class CallService:
         decision = self.store.run(unit, key=call_id)
         log.info("call %s hung up by %s %s", call_id, source, by)
         return decision
+
+    def extend(
+        self, call_id: int, duration: int, *, source: str = "api", account_id: int | None = None
+    ) -> Decision:
+        """Give a call a new most talk time (``CallRules.extend``); the decision's move
+        is rejected when the call is neither dialling nor bridged. Raises CallNotFound
+        (also for a call of another account than ``account_id``, when given)."""
+
+        def unit(tx: Tx) -> Decision:
+            facts = _owned(calls.lock_call(tx, call_id), account_id).facts
+            if facts.state is S.CALLEE_CONNECTED and facts.talk_limit is not None:
+                facts = replace(facts, credit_left=calls.lock_credit(tx, facts.account_id))
+            now = self.clock()
+            decision = self.rules.extend(facts, duration, now, source)
+            self._record(tx, facts, decision, now)
+            return decision
+
+        return self.store.run(unit, key=call_id)
+
+
+def _owned(locked: LockedCall, account_id: int | None) -> LockedCall:
+    """The call, if it is ``account_id``'s (or no account was named)."""
+    if account_id is not None and locked.facts.account_id != account_id:
+        raise CallNotFound(locked.facts.id)
+    return locked

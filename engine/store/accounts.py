@@ -40,6 +40,8 @@ class Account:
     queue_limit: int | None = None
     retry_policy: dict[str, Any] | None = None
     callback_method: str = "get"  # "get" | "post": how notifications are sent
+    caller_ids: tuple[str, ...] = ()  # E.164 numbers the account may present to callees
+    callback_failing_at: float | None = None  # when its endpoint was marked failing
 
     @property
     def limited(self) -> bool:
@@ -141,6 +143,8 @@ def _account(row: object) -> Account:
         queue_limit=r["queue_limit"],
         retry_policy=r["retry_policy"],
         callback_method=r["callback_method"],
+        caller_ids=tuple(r.get("caller_ids") or ()),
+        callback_failing_at=r.get("callback_failing_at"),
     )
 
 
@@ -258,6 +262,11 @@ def set_limits(
     if values.get("calls_per_second") == 0 or values.get("max_concurrent") == 0:
         raise ValueError("a rate or concurrency of 0 would never dial; use account disable")
     _update_account(db, username, values)
+
+
+def set_caller_ids(db: Engine, username: str, numbers: list[str]) -> None:
+    """The E.164 numbers the account may present to callees (an empty list: none)."""
+    _update_account(db, username, {"caller_ids": sorted(set(numbers)) if numbers else null()})
 
 
 def add_credit(db: Engine, username: str, seconds: int) -> int:

@@ -76,6 +76,7 @@ _CALL_UPDATE_COLUMNS = {
     "p_ended_at": call.c.ended_at,
     "p_started_at": call.c.started_at,
     "p_talk_limit": call.c.talk_limit,
+    "p_duration": call.c.duration,
 }
 _UPDATE_CALL: dict[frozenset[str], Prepared] = {}
 

@@ -38,6 +38,7 @@ class LockedCall:
     callee: str
     caller_national: str
     callee_national: str
+    caller_id: str | None = None  # presented to the callee instead of the caller's number
 
 
 def lock_call(tx: Tx, call_id: int) -> LockedCall:
@@ -110,10 +111,11 @@ def record(tx: Tx, facts: CallFacts, decision: Decision, now: float) -> None:
     update_row: dict[str, Any] = {
         "p_id": call_id,
         "p_state": int(changes.state),
-        "p_cause": trigger.cause,
         "p_updated_at": now,
-        "p_notify_seq": decision.notice.seq if decision.notice else 0,
     }
+    if decision.notice is not None:  # a move the customer is told of (not an extension)
+        update_row["p_cause"] = trigger.cause
+        update_row["p_notify_seq"] = decision.notice.seq
     # Only columns that change: SQLite rewrites every index on a column named in the
     # SET clause, changed or not.
     for key, new_value, old_value in (
@@ -122,6 +124,7 @@ def record(tx: Tx, facts: CallFacts, decision: Decision, now: float) -> None:
         ("p_callee_at", changes.callee_answered_at, facts.callee_answered_at),
         ("p_started_at", changes.started_at, facts.started_at),
         ("p_talk_limit", changes.talk_limit, facts.talk_limit),
+        ("p_duration", changes.duration, facts.duration),
     ):
         if new_value != old_value:
             update_row[key] = new_value
@@ -182,7 +185,7 @@ def _locked(row: tuple[Any, ...]) -> LockedCall:
     (
         state, attempt, notify_seq, duration, caller_at, callee_at, started_at, talk_limit,
         account_id, credit_seconds, credit_reserved, timezone, retry_policy, throttled,
-        call_id, caller, callee, caller_national, callee_national,
+        call_id, caller, callee, caller_national, callee_national, ring_timeout, caller_id,
     ) = row  # fmt: skip
     if retry_policy is not None and not isinstance(retry_policy, str):
         retry_policy = json.dumps(retry_policy, sort_keys=True)
@@ -200,8 +203,11 @@ def _locked(row: tuple[Any, ...]) -> LockedCall:
         credit_left=None if credit_seconds is None else credit_seconds - credit_reserved,
         retry_policy=_policy(retry_policy),
         timezone=timezone,
+        ring_timeout=ring_timeout,
     )
-    return LockedCall(facts, bool(throttled), caller, callee, caller_national, callee_national)
+    return LockedCall(
+        facts, bool(throttled), caller, callee, caller_national, callee_national, caller_id
+    )
 
 
 _LOCKED_COLUMNS = (
@@ -224,6 +230,8 @@ _LOCKED_COLUMNS = (
     call.c.callee,
     call.c.caller_national,
     call.c.callee_national,
+    call.c.ring_timeout,
+    call.c.caller_id,
 )
 _CALL_AND_ACCOUNT = call.join(account, account.c.id == call.c.account_id)
 _LOCK_CALL = Prepared(

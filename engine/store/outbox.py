@@ -34,6 +34,7 @@ class Outgoing:
     # The URL came from a customer, not an operator: checked again when sent, and only
     # sent to a public address (unless notifications.allow_private_targets).
     customer_url: bool = False
+    custom: str | None = None  # the call's custom data, echoed on the notification
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,8 @@ def claim_ready(conn: Connection, now: float, limit: int, lease: float) -> list[
             account.c.callback_method,
             account.c.previous_signing_secret,
             account.c.secret_rotated_at,
+            call.c.callback_url.label("call_url"),
+            call.c.custom,
         )
         .join(call, call.c.id == notification.c.call_id)
         .join(account, account.c.id == call.c.account_id)
@@ -97,13 +100,15 @@ def claim_ready(conn: Connection, now: float, limit: int, lease: float) -> list[
             r.cause,
             r.event_time,
             r.tries,
-            r.callback_url,
+            r.call_url or r.callback_url,  # the call's own URL, else the account's
             r.signing_secret,
             token,
             r.attempt,
             method=r.callback_method,
             previous_secret=r.previous_signing_secret,
             rotated_at=r.secret_rotated_at,
+            customer_url=r.call_url is not None,
+            custom=r.custom,
         )
         for r in rows
     ]

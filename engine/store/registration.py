@@ -61,6 +61,10 @@ def call_values(
     lang: str,
     request: dict[str, Any],
     now: float,
+    custom: str | None = None,
+    callback_url: str | None = None,
+    caller_id: str | None = None,
+    ring_timeout: float | None = None,
 ) -> dict[str, Any]:
     return {
         "account_id": account_id,
@@ -77,6 +81,10 @@ def call_values(
         "created_at": now,
         "updated_at": now,
         "request": request,
+        "custom": custom,
+        "callback_url": callback_url,
+        "caller_id": caller_id,
+        "ring_timeout": ring_timeout,
     }
 
 
@@ -121,9 +129,5 @@ def _insert_calls(conn: Connection, new_calls: list[NewCall]) -> list[int]:
     return [int(row[0]) for row in rows]
 
 
-_CALL_COLUMNS = (
-    "account_id", "caller", "callee", "caller_national", "callee_national", "duration",
-    "lang", "state", "cause", "attempt", "notify_seq", "created_at", "updated_at", "request",
-)  # fmt: skip
 _INSERT_CALLS = insert(call).returning(call.c.id, sort_by_parameter_order=True)
 _INSERT_TIMERS = MultiRowInsert(timer, timers.TIMER_COLUMNS)

@@ -30,6 +30,8 @@ def load(tx: Tx, call_id: int, notification_id: int) -> tuple[Outgoing, int, int
             account.c.signing_secret,
             call.c.state,
             call.c.attempt.label("call_attempt"),
+            call.c.callback_url.label("call_url"),
+            call.c.custom,
         )
         .join(call, call.c.id == notification.c.call_id)
         .join(account, account.c.id == call.c.account_id)
@@ -45,10 +47,12 @@ def load(tx: Tx, call_id: int, notification_id: int) -> tuple[Outgoing, int, int
         cause=int(row.cause),
         event_time=float(row.event_time),
         tries=int(row.tries),
-        url=row.callback_url,
+        url=row.call_url or row.callback_url,  # the call's own URL, else the account's
         secret=row.signing_secret,
         claim="operator-" + secrets.token_hex(6),  # matches no lease: the row is not settled
         attempt=int(row.attempt),
+        customer_url=row.call_url is not None,
+        custom=row.custom,
     )
     return item, int(row.state), int(row.call_attempt)
 

@@ -67,6 +67,12 @@ account = Table(
     Column("calls_per_second", Double),
     Column("queue_limit", Integer),
     Column("retry_policy", JSON),
+    # The numbers this account may present to callees (a list of E.164; null: none).
+    Column("caller_ids", JSON),
+    # When the first delivery without a 2xx since the last 2xx was made (null: healthy).
+    Column("callback_failing_since", Double),
+    # When the endpoint was marked failing: new notifications are held until replayed.
+    Column("callback_failing_at", Double),
 )
 
 call = Table(
@@ -93,6 +99,10 @@ call = Table(
     Column("started_at", Double),  # when the current attempt began dialling (code 0)
     Column("talk_limit", Integer),  # seconds reserved from the credit for this attempt
     Column("charged_seconds", Integer, nullable=False, server_default="0"),
+    Column("custom", String(128)),  # the customer's own data, echoed on notifications
+    Column("callback_url", Text),  # this call's notifications go here, not the account's
+    Column("caller_id", String(32)),  # E.164 presented to the callee (null: the caller's)
+    Column("ring_timeout", Double),  # seconds a leg may ring (null: the configured one)
     Index("ix_call_account_id_id", "account_id", "id"),
     Index("ix_call_account_id_state", "account_id", "state"),
     Index("ix_call_account_id_started_at", "account_id", "started_at"),

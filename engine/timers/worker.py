@@ -198,7 +198,8 @@ class TimerWorker:
             leg=leg,
             number=number,
             national=national,
-            caller_id=row.caller,
+            # The callee is shown the number the customer chose, else the caller's.
+            caller_id=(row.caller_id or row.caller) if leg is Leg.CALLEE else row.caller,
         )
         return _Command(due, request)
 

@@ -34,6 +34,10 @@ EXPECTED: dict[tuple[S, str], S] = {
     # Ringing is recorded but changes nothing a customer sees.
     (S.CALLS_STARTING, "caller_ringing"): S.CALLS_STARTING,
     (S.CALLER_CONNECTED, "callee_ringing"): S.CALLER_CONNECTED,
+    # A new talk time is recorded while dialling or bridged; the state stays.
+    (S.CALLS_STARTING, "extend"): S.CALLS_STARTING,
+    (S.CALLER_CONNECTED, "extend"): S.CALLER_CONNECTED,
+    (S.CALLEE_CONNECTED, "extend"): S.CALLEE_CONNECTED,
 }
 for final in (c for c in S if c.is_final):
     EXPECTED[(final, "redial")] = S.CALLS_STARTING

@@ -275,3 +275,86 @@ def test_admission_by_concurrency_and_rate() -> None:
     two_per_second = AccountLimits(calls_per_second=2)
     assert admission(two_per_second, 0, [NOW - 0.5], NOW, 0.2) is None
     assert admission(two_per_second, 0, [NOW - 0.5, NOW - 0.1], NOW, 0.2) == NOW + 0.5
+
+
+# -- extend: a new most talk time while the call is dialling or bridged -------------------
+EXT_RULES = CallRules(CallMachine(), RuleSettings(watchdog=180, ring_timeout=60, max_duration=600))
+ANSWERED = NOW - 30  # the bridged call's code 2: 30 s talked at NOW
+
+
+@pytest.mark.parametrize(
+    ("state", "extra", "asked", "duration", "cut_at", "talk_limit", "reserve", "code"),
+    [
+        # Dialling: only the duration changes (the cut is set when the call bridges).
+        (S.CALLS_STARTING, {}, 120, 120, None, None, None, None),
+        (S.CALLER_CONNECTED, {}, 5, 5, None, None, None, None),
+        (S.CALLER_CONNECTED, {}, 10_000, 600, None, None, None, None),  # max_duration
+        # Bridged: the cut moves to code 2 + the new talk time.
+        (S.CALLEE_CONNECTED, {}, 120, 120, ANSWERED + 120, None, None, None),
+        (S.CALLEE_CONNECTED, {}, 45, 45, ANSWERED + 45, None, None, None),  # shorter
+        (S.CALLEE_CONNECTED, {}, 10_000, 600, ANSWERED + 600, None, None, None),
+        # With credit: held 60, 100 unheld: at most 160 held; the difference is held.
+        (S.CALLEE_CONNECTED, {"talk_limit": 60, "credit_left": 100}, 120, 120,
+         ANSWERED + 120, 120, 60, None),
+        (S.CALLEE_CONNECTED, {"talk_limit": 60, "credit_left": 100}, 500, 500,
+         ANSWERED + 160, 160, 100, None),
+        (S.CALLEE_CONNECTED, {"talk_limit": 60, "credit_left": 0}, 500, 500,
+         ANSWERED + 60, 60, None, None),
+        (S.CALLEE_CONNECTED, {"talk_limit": 60, "credit_left": 100}, 40, 40,
+         ANSWERED + 40, 40, -20, None),  # shorter: part of the hold is freed
+        # At or below the talk time spent (30 s): cut now.
+        (S.CALLEE_CONNECTED, {}, 30, 30, None, None, None, S.OUT_OF_CREDITS),
+        (S.CALLEE_CONNECTED, {}, 1, 1, None, None, None, S.OUT_OF_CREDITS),
+    ],
+)  # fmt: skip
+def test_extend(
+    state: S,
+    extra: dict[str, object],
+    asked: int,
+    duration: int,
+    cut_at: float | None,
+    talk_limit: int | None,
+    reserve: int | None,
+    code: S | None,
+) -> None:
+    if state is S.CALLEE_CONNECTED:
+        extra = {"callee_answered_at": ANSWERED, **extra}
+    decision = EXT_RULES.extend(facts(state, **extra), asked, NOW)
+    assert decision.move.accepted and decision.changes is not None
+    assert decision.changes.duration == duration
+    if code is not None:  # ended now, as a cut
+        assert decision.trigger.name == "cut" and decision.trigger.source == "api"
+        assert decision.notice is not None and decision.notice.code is code
+        assert decision.notice.cause == Cause.NORMAL_CLEARING
+        assert decision.commands == (Command(CommandKind.HANG_UP),)
+        assert TimerKind.CUT in decision.cancel_timers
+        return
+    assert decision.changes.state is state and decision.notice is None
+    assert decision.trigger.name == "extend" and not decision.commands
+    expected = (SetTimer(TimerKind.CUT, cut_at),) if cut_at is not None else ()
+    assert decision.set_timers == expected
+    assert decision.changes.talk_limit == talk_limit
+    assert decision.reserve == reserve
+
+
+@pytest.mark.parametrize("state", [s for s in S if s not in (
+    S.CALLS_STARTING, S.CALLER_CONNECTED, S.CALLEE_CONNECTED)])  # fmt: skip
+def test_extend_is_refused_unless_dialling_or_bridged(state: S) -> None:
+    decision = EXT_RULES.extend(facts(state), 120, NOW)
+    assert not decision.move.accepted and decision.changes is None
+    assert not decision.set_timers and decision.notice is None
+
+
+def test_a_call_hung_up_on_purpose_is_not_dialled_again() -> None:
+    policy = RetryPolicy(codes=[9, 10, 13], attempts=3, delays=[5])
+    for source, redials in (("api", False), ("operator", False), ("timer", True)):
+        trigger = Trigger("caller_failed", 1, NOW, 16, source)
+        decision = RULES.decide(facts(S.CALLS_STARTING, retry_policy=policy), trigger, NOW)
+        assert any(t.kind is TimerKind.REDIAL for t in decision.set_timers) == redials
+
+
+def test_a_call_rings_for_its_own_timeout_at_most_the_settings() -> None:
+    for own, expected in ((None, 60.0), (20.0, 20.0), (90.0, 60.0)):
+        decision = RULES.decide(facts(S.REGISTERED, ring_timeout=own), trig("start"), NOW)
+        ring = [t for t in decision.set_timers if t.kind is TimerKind.RINGOUT]
+        assert ring == [SetTimer(TimerKind.RINGOUT, NOW + expected, Leg.CALLER)]
