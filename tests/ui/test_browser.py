@@ -77,11 +77,11 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
-def place(svc: Service, account: str, caller: str, callee: str) -> int:
+def place(svc: Service, account: str, caller: str, callee: str, duration: int = 2) -> int:
     response = httpx.post(
         svc.url + "/api/v1/calls",
         data={"username": account, "password": "correct horse", "caller": caller,
-              "callee": callee, "duration": "2"},
+              "callee": callee, "duration": str(duration)},
         timeout=10,
     )  # fmt: skip
     assert response.status_code == 200, response.text
@@ -208,7 +208,8 @@ def test_account_user_and_csrf_in_the_browser(served: Service, browser: Any) -> 
 
 
 def test_operator_hangs_up_a_call_in_progress(served: Service, browser: Any) -> None:
-    call_id = place(served, "acme", "5320000001", "5320000099")  # callee answers after 3 s
+    # the callee answers after 3 s; the call may last 60 s, long past a slow sign-in
+    call_id = place(served, "acme", "5320000001", "5320000099", duration=60)
     context = browser.new_context()
     page = context.new_page()
     sign_in(page, served, "op")

@@ -16,9 +16,13 @@ from flask import Response, stream_with_context
 
 from engine.domain.codes import StatusCode
 from engine.store.database import reading
-from web.ui.blueprint import bp, db, scope
+from web.ui.common import ui_blueprint
+from web.ui.context import db, scope
 from web.ui.filters import current_filter
+from web.ui.history import load_call, redact
 from web.ui.queries import iter_calls
+
+bp = ui_blueprint("exports", __name__)
 
 LIST_FIELDS = (
     "id",
@@ -102,7 +106,7 @@ def _attachment(name: str) -> dict[str, str]:
 
 
 @bp.get("/calls.csv")
-def export_csv() -> Response:
+def calls_csv() -> Response:
     records = _records()
     body = csv_lines(LIST_FIELDS, ([r[k] for k in LIST_FIELDS] for r in records))
     return Response(
@@ -111,7 +115,7 @@ def export_csv() -> Response:
 
 
 @bp.get("/calls.json")
-def export_json() -> Response:
+def calls_json() -> Response:
     records = _records()
 
     def body() -> Iterator[str]:
@@ -128,9 +132,7 @@ def export_json() -> Response:
 
 
 def history_document(found: dict[str, Any], history: dict[str, Any]) -> dict[str, Any]:
-    """One call as a JSON-ready document (the request already redacted)."""
-    from web.ui.views import redact
-
+    """One call as a JSON-ready document, the request redacted."""
     call_part = {k: v for k, v in found.items() if k not in ("request", "callback_url")}
     call_part["desc"] = desc(found["state"])
     call_part["request"] = redact(found["request"])
@@ -184,9 +186,7 @@ def history_rows(doc: dict[str, Any]) -> Iterator[list[Any]]:
 
 
 @bp.get("/calls/<int:call_id>.<any(json, csv):fmt>")
-def export_call(call_id: int, fmt: str) -> Response:
-    from web.ui.views import load_call
-
+def one_call(call_id: int, fmt: str) -> Response:
     found, history = load_call(call_id)
     doc = history_document(found, history)
     if fmt == "json":

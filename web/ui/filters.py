@@ -7,7 +7,7 @@ from typing import Any
 from flask import request
 
 from engine.domain.codes import StatusCode
-from web.ui.blueprint import engine
+from web.ui.context import engine
 from web.ui.queries import CallFilter
 from web.ui.timefmt import day_start, viewer_zone
 
