@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit
 
+import pytest
+from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import Engine
 
 from engine.config import Settings
-from tests.ui.conftest import Seeded, csrf_token, login
+from engine.store import users
+from tests.ui.conftest import PASSWORD, Seeded, csrf_token, login
+from web.ui.redirects import local_path
 from web.ui.secret import secret_key
 
 
@@ -79,3 +88,153 @@ def test_secret_key_file_is_made_once(tmp_path: Path) -> None:
     assert len(first) > 40 and (tmp_path / "d" / "secret_key").read_text().strip() == first
     assert secret_key(settings) == first
     assert secret_key(Settings(data_dir=tmp_path / "d", ui={"secret_key": "k" * 40})) == "k" * 40  # type: ignore[arg-type]
+
+
+# Known ways to make "a path on this site" point at another site, or break the header.
+BYPASSES = [
+    "/%09/evil.example/",
+    "//evil.example",
+    "/\\evil.example",
+    "\\/evil.example",
+    "https://evil.example",
+    "/%2F%2Fevil.example",
+    "%2F%2Fevil.example",
+    "/\r\nLocation: x",
+    "/%0d%0aSet-Cookie:x",
+    "/\tevil",
+    "/\t/evil.example/",
+    "javascript:alert(1)",
+    "///evil.example",
+    "/.//evil.example",
+    "/%5Cevil.example",
+    "/ui/%252F%252Fevil.example",
+    "http:/evil.example",
+    "/%E2%80%AE//evil.example",
+]
+
+
+def _ends_on_this_site(location: str) -> bool:
+    target = urlsplit(urljoin("http://localhost/ui/login", location))
+    return (
+        target.scheme == "http"
+        and target.netloc == "localhost"
+        and location.startswith("/")
+        and not location.startswith(("//", "/\\"))
+        and local_path(location) == location
+    )
+
+
+def test_redirect_after_sign_in_stays_on_this_site(app: Flask, seeded: Seeded) -> None:
+    # As typed into the query (the test client drops a raw tab, CR or LF, as browsers do),
+    # and encoded so that exactly these characters arrive.
+    raw = [(f"next={b}", None) for b in BYPASSES]
+    encoded = [(urlencode({"next": b}), "/ui/") for b in BYPASSES]
+    for query, expected in raw + encoded:
+        with app.test_client() as c:
+            token = csrf_token(c.get("/ui/login").get_data(as_text=True))
+            response = c.post(
+                "/ui/login?" + query,
+                data={"username": "op", "password": PASSWORD, "csrf_token": token},
+            )
+            assert response.status_code == 302, (query, response.status_code)
+            assert _ends_on_this_site(response.location), (query, response.location)
+            if expected is not None:
+                assert response.location == expected, (query, response.location)
+
+
+def test_language_switch_goes_back_only_to_this_site(client: FlaskClient, seeded: Seeded) -> None:
+    token = csrf_token(client.get("/ui/login").get_data(as_text=True))
+    for back in BYPASSES:
+        response = client.post("/ui/lang", data={"lang": "tr", "back": back, "csrf_token": token})
+        assert response.status_code == 302, back
+        assert response.location == "/ui/", (back, response.location)
+    response = client.post(
+        "/ui/lang", data={"lang": "en", "back": "/ui/login?x=1", "csrf_token": token}
+    )
+    assert response.location == "/ui/login?x=1"
+
+
+def test_a_local_next_is_kept(app: Flask, seeded: Seeded) -> None:
+    for target, expected in (
+        ("/ui/dashboard?window=7d", "/ui/dashboard?window=7d"),
+        (f"/ui/calls/{seeded.acme_calls[0]}", f"/ui/calls/{seeded.acme_calls[0]}"),
+        ("/ui/?number=ş", "/ui/?number=%C5%9F"),
+    ):
+        with app.test_client() as c:
+            token = csrf_token(c.get("/ui/login").get_data(as_text=True))
+            response = c.post(
+                "/ui/login?" + urlencode({"next": target}),
+                data={"username": "op", "password": PASSWORD, "csrf_token": token},
+            )
+            assert response.location == expected
+            assert c.get(response.location).status_code == 200
+
+
+def test_the_login_page_carries_next_of_a_page_that_needed_it(
+    client: FlaskClient, seeded: Seeded
+) -> None:
+    first = client.get("/ui/dashboard?window=7d")
+    assert first.status_code == 302
+    login_page = client.get(first.location)
+    token = csrf_token(login_page.get_data(as_text=True))
+    response = client.post(
+        first.location, data={"username": "op", "password": PASSWORD, "csrf_token": token}
+    )
+    assert response.location == "/ui/dashboard?window=7d"
+
+
+class CountingHasher:
+    """The argon2 hasher, counting password checks."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.checks = 0
+        self.lock = threading.Lock()
+
+    def verify(self, stored: str, password: str) -> bool:
+        with self.lock:
+            self.checks += 1
+        return bool(self.inner.verify(stored, password))
+
+    def hash(self, password: str) -> str:
+        return str(self.inner.hash(password))
+
+
+def test_concurrent_wrong_sign_ins_check_at_most_the_limit(
+    app: Flask, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ui = app.extensions["callbridge.ui_settings"]
+    app.extensions["callbridge.ui_settings"] = ui.model_copy(update={"login_attempts": 5})
+    hasher = CountingHasher(users._hasher)
+    monkeypatch.setattr(users, "_hasher", hasher)
+    n = 30
+    clients = [app.test_client() for _ in range(n)]
+    tokens = [csrf_token(c.get("/ui/login").get_data(as_text=True)) for c in clients]
+    start = threading.Barrier(n)
+
+    def attempt(i: int) -> int:
+        start.wait(timeout=60)
+        response = clients[i].post(
+            "/ui/login",
+            data={"username": "op", "password": f"wrong {i}", "csrf_token": tokens[i]},
+        )
+        return response.status_code
+
+    with ThreadPoolExecutor(n) as pool:
+        statuses = sorted(pool.map(attempt, range(n)))
+    assert hasher.checks == 5
+    assert statuses == [401] * 5 + [429] * 25
+    assert login(clients[0], "op") == 429  # the right password too, until the window ends
+
+
+def test_sign_in_limit_counts_per_window(db: Engine, seeded: Seeded) -> None:
+    key = "someone|127.0.0.1"
+    assert [users.take_login_attempt(db, key, 2, 60, 1000 + i) for i in range(3)] == [
+        True,
+        True,
+        False,
+    ]
+    assert users.take_login_attempt(db, key, 2, 60, 1061)  # a new window
+    users.clear_login_attempts(db, key)
+    assert users.take_login_attempt(db, key, 1, 60, 1062)
+    assert not users.take_login_attempt(db, key, 1, 60, 1063)

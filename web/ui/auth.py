@@ -17,6 +17,7 @@ from web.ui.common import public, ui_blueprint
 from web.ui.context import db, ui_settings
 from web.ui.i18n import LANGS, translate
 from web.ui.identity import SessionUser
+from web.ui.redirects import local_path
 
 bp = ui_blueprint("auth", __name__)
 
@@ -26,10 +27,9 @@ class LoginForm(FlaskForm):
     password = PasswordField(validators=[DataRequired(), Length(max=256)])
 
 
-def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("calls.index")
+def _back_to(target: str | None) -> str:
+    """``target`` when it is a path on this site, else the calls list."""
+    return local_path(target) or url_for("calls.index")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -42,22 +42,22 @@ def login() -> Any:
         cfg = ui_settings()
         username = form.username.data or ""
         key = f"{username.lower()}|{request.remote_addr or '-'}"
-        now = time.time()
-        if users.recent_failures(db(), key, cfg.login_window, now) >= cfg.login_attempts:
+        if not users.take_login_attempt(
+            db(), key, cfg.login_attempts, cfg.login_window, time.time()
+        ):
             error, status = translate("Too many failed sign-ins; try again later."), 429
         else:
             found = users.authenticate(db(), username, form.password.data or "")
             if found is None:
-                users.record_failure(db(), key, cfg.login_window, now)
                 error, status = translate("Invalid username or password."), 401
             else:
-                users.clear_failures(db(), key)
+                users.clear_login_attempts(db(), key)
                 lang = session.get("lang")
                 session.clear()  # a fresh session on sign-in
                 if lang:
                     session["lang"] = lang
                 login_user(SessionUser(found))
-                return redirect(_safe_next(request.args.get("next")))
+                return redirect(_back_to(request.args.get("next")))
     elif request.method == "POST":
         error, status = translate("Invalid username or password."), 400
     return render_template("login.html", form=form, error=error), status
@@ -78,5 +78,4 @@ def logout() -> Any:
 def set_lang() -> Any:
     lang = request.form.get("lang", "en")
     session["lang"] = lang if lang in LANGS else "en"
-    back = request.form.get("back") or ""
-    return redirect(_safe_next(back) if back else url_for("calls.index"))
+    return redirect(_back_to(request.form.get("back")))
