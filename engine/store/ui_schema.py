@@ -31,6 +31,9 @@ ui_user = Table(
     Column("disabled", Boolean, nullable=False, server_default="0"),
     Column("created_at", Double, nullable=False),
     Column("last_login_at", Double),
+    # Sessions carry the value they began with; raising it (sign-out, a new password,
+    # disabling) ends every session of the user at its next request.
+    Column("session_gen", Integer, nullable=False, server_default="0"),
 )
 
 # Sign-in attempts per "username|ip" in the current window, shared by every process: one

@@ -36,6 +36,7 @@ class UiUser:
     account_id: int | None
     account_username: str | None
     disabled: bool
+    session_gen: int = 0  # sessions that began with another value have ended
 
     @property
     def scope(self) -> int | None:
@@ -52,6 +53,7 @@ def _row_to_user(r: object) -> UiUser:
         int(m["account_id"]) if m["account_id"] is not None else None,
         m["account_username"],
         bool(m["disabled"]),
+        int(m["session_gen"]),
     )
 
 
@@ -62,6 +64,7 @@ def _select_users() -> Select[Any]:
         ui_user.c.is_operator,
         ui_user.c.account_id,
         ui_user.c.disabled,
+        ui_user.c.session_gen,
         account.c.username.label("account_username"),
     ).select_from(ui_user.outerjoin(account, account.c.id == ui_user.c.account_id))
 
@@ -119,13 +122,39 @@ def get_user(db: Engine, user_id: int) -> UiUser | None:
     return _row_to_user(row) if row is not None else None
 
 
+_NEXT_GEN = {"session_gen": ui_user.c.session_gen + 1}
+
+
 def set_disabled(db: Engine, username: str, disabled: bool = True) -> None:
+    """Disable (which ends the user's sessions) or enable a user; raises UserNotFound."""
+    values: dict[str, Any] = {"disabled": disabled, **(_NEXT_GEN if disabled else {})}
     with transaction(db) as conn:
         result = conn.execute(
-            update(ui_user).where(ui_user.c.username == username).values(disabled=disabled)
+            update(ui_user).where(ui_user.c.username == username).values(**values)
         )
         if result.rowcount == 0:
             raise UserNotFound(username)
+
+
+def set_password(db: Engine, username: str, password: str) -> None:
+    """Give the user a new password and end their sessions; raises UserNotFound."""
+    if len(password) < 8:
+        raise ValueError("password must be at least 8 characters")
+    hashed = _hasher.hash(password)
+    with transaction(db) as conn:
+        result = conn.execute(
+            update(ui_user)
+            .where(ui_user.c.username == username)
+            .values(password_hash=hashed, **_NEXT_GEN)
+        )
+        if result.rowcount == 0:
+            raise UserNotFound(username)
+
+
+def end_sessions(db: Engine, user_id: int) -> None:
+    """End every session of the user (on sign-out: a copy of the cookie dies with it)."""
+    with transaction(db) as conn:
+        conn.execute(update(ui_user).where(ui_user.c.id == user_id).values(**_NEXT_GEN))
 
 
 def authenticate(

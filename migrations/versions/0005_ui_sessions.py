@@ -1,4 +1,8 @@
-"""audit UI: sign-in attempts counted by one upsert per key and window
+"""audit UI: a session generation per user; sign-in attempts counted by one upsert
+
+``ui_user.session_gen`` is stored in each session when it begins and checked on every
+request; sign-out, a new password and disabling the user raise it, which ends every
+session of that user on the server (a copy of the cookie no longer opens a page).
 
 ``ui_login_limit`` holds, per "username|ip", when the current window began and how many
 sign-ins were tried in it; counting an attempt and checking the limit is one statement
@@ -25,6 +29,10 @@ _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("ui_user", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("session_gen", sa.Integer(), server_default="0", nullable=False)
+        )
     op.create_table(
         "ui_login_limit",
         sa.Column("key", sa.String(length=200), nullable=False),
@@ -48,3 +56,5 @@ def downgrade() -> None:
     with op.batch_alter_table("ui_login_failure", schema=None) as batch_op:
         batch_op.create_index("ix_ui_login_failure_key_at", ["key", "at"], unique=False)
     op.drop_table("ui_login_limit")
+    with op.batch_alter_table("ui_user", schema=None) as batch_op:
+        batch_op.drop_column("session_gen")

@@ -238,3 +238,75 @@ def test_sign_in_limit_counts_per_window(db: Engine, seeded: Seeded) -> None:
     users.clear_login_attempts(db, key)
     assert users.take_login_attempt(db, key, 1, 60, 1062)
     assert not users.take_login_attempt(db, key, 1, 60, 1063)
+
+
+def _session_cookie(c: FlaskClient) -> str:
+    cookie = c.get_cookie("callbridge_session")
+    assert cookie is not None
+    return cookie.value
+
+
+def test_sign_out_ends_the_session_on_the_server(app: Flask, seeded: Seeded) -> None:
+    c, other_tab, thief = app.test_client(), app.test_client(), app.test_client()
+    assert login(c, "alice") == 302
+    copied = _session_cookie(c)
+    other_tab.set_cookie("callbridge_session", copied)
+    assert other_tab.get("/ui/").status_code == 200  # the copy works until sign-out
+    token = csrf_token(c.get("/ui/").get_data(as_text=True))
+    assert c.post("/ui/logout", data={"csrf_token": token}).status_code == 302
+    thief.set_cookie("callbridge_session", copied)
+    response = thief.get("/ui/")
+    assert response.status_code == 302 and "/ui/login" in response.location
+    assert thief.get("/ui/calls.json").status_code == 302
+    assert login(c, "alice") == 302  # signing in again works, with a new session
+    assert c.get("/ui/").status_code == 200
+
+
+def test_disabling_a_user_ends_their_sessions(app: Flask, seeded: Seeded) -> None:
+    alice, op, thief = app.test_client(), app.test_client(), app.test_client()
+    assert login(alice, "alice") == 302 and login(op, "op") == 302
+    copied = _session_cookie(alice)
+    token = csrf_token(op.get("/ui/users").get_data(as_text=True))
+    disable = op.post("/ui/users/alice/disabled", data={"disabled": "1", "csrf_token": token})
+    assert disable.status_code == 302
+    assert alice.get("/ui/").status_code == 302
+    op.post("/ui/users/alice/disabled", data={"disabled": "0", "csrf_token": token})
+    thief.set_cookie("callbridge_session", copied)  # enabled again: that session stays over
+    assert thief.get("/ui/").status_code == 302
+    assert login(alice, "alice") == 302
+
+
+def test_a_new_password_ends_the_users_sessions(app: Flask, db: Engine, seeded: Seeded) -> None:
+    alice = app.test_client()
+    assert login(alice, "alice") == 302
+    users.set_password(db, "alice", "another-password")
+    assert alice.get("/ui/").status_code == 302
+    assert login(alice, "alice", "another-password") == 302
+
+
+def test_an_operator_cannot_disable_themselves(as_operator: FlaskClient, db: Engine) -> None:
+    page = as_operator.get("/ui/users").get_data(as_text=True)
+    assert 'data-testid="self"' in page and 'data-testid="disable-op"' not in page
+    token = csrf_token(page)
+    response = as_operator.post(
+        "/ui/users/op/disabled", data={"disabled": "1", "csrf_token": token}, follow_redirects=True
+    )
+    assert "You cannot disable yourself." in response.get_data(as_text=True)
+    assert not next(u for u in users.list_users(db) if u.username == "op").disabled
+    assert as_operator.get("/ui/").status_code == 200
+
+
+def test_cli_sets_a_new_password(
+    db: Engine, db_url: str, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from web.ui.cli import user
+
+    monkeypatch.setenv("CALLBRIDGE_DATABASE_URL", db_url)
+    monkeypatch.delenv("CALLBRIDGE_CONFIG", raising=False)
+    result = CliRunner().invoke(user, ["password", "alice", "--password", "newer-password"])
+    assert result.exit_code == 0, result.output
+    assert users.authenticate(db, "alice", "newer-password") is not None
+    result = CliRunner().invoke(user, ["password", "nobody", "--password", "newer-password"])
+    assert result.exit_code != 0

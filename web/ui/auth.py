@@ -7,16 +7,15 @@ import time
 from typing import Any
 
 from flask import redirect, render_template, request, session, url_for
-from flask_login import login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from engine.store import users
 from web.ui.common import public, ui_blueprint
-from web.ui.context import db, ui_settings
+from web.ui.context import db, ui_settings, viewer
 from web.ui.i18n import LANGS, translate
-from web.ui.identity import SessionUser
+from web.ui.identity import end_session, start_session
 from web.ui.redirects import local_path
 
 bp = ui_blueprint("auth", __name__)
@@ -52,11 +51,7 @@ def login() -> Any:
                 error, status = translate("Invalid username or password."), 401
             else:
                 users.clear_login_attempts(db(), key)
-                lang = session.get("lang")
-                session.clear()  # a fresh session on sign-in
-                if lang:
-                    session["lang"] = lang
-                login_user(SessionUser(found))
+                start_session(found)
                 return redirect(_back_to(request.args.get("next")))
     elif request.method == "POST":
         error, status = translate("Invalid username or password."), 400
@@ -65,11 +60,7 @@ def login() -> Any:
 
 @bp.post("/logout")
 def logout() -> Any:
-    logout_user()
-    lang = session.get("lang")
-    session.clear()
-    if lang:
-        session["lang"] = lang
+    end_session(viewer())
     return redirect(url_for("auth.login"))
 
 

@@ -105,6 +105,7 @@ TR: dict[str, str] = {
     "Enable": "Etkinleştir",
     "User created.": "Kullanıcı oluşturuldu.",
     "You cannot disable yourself.": "Kendinizi devre dışı bırakamazsınız.",
+    "You": "Siz",
     "Language": "Dil",
     "Time zone": "Saat dilimi",
     "Updating live": "Canlı güncelleniyor",
