@@ -6,6 +6,7 @@ Nested keys are overridden with a double underscore, e.g.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -153,6 +154,16 @@ class UiSettings(BaseModel):
     secure_cookies: bool = False  # set true behind HTTPS
     login_attempts: int = Field(default=5, ge=1)  # failed logins allowed per window
     login_window: float = Field(default=300.0, gt=0)  # seconds
+    # Addresses or networks of reverse proxies whose X-Forwarded-Proto is believed (HTTPS
+    # then means Secure cookies and HSTS); the header is ignored from anyone else.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for entry in v:
+            ipaddress.ip_network(entry.strip(), strict=False)  # ValueError names the entry
+        return [entry.strip() for entry in v]
 
 
 class Settings(BaseSettings):

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from engine.config import Settings
 from engine.store import users
 from tests.ui.conftest import PASSWORD, Seeded, csrf_token, login
+from web.app import create_app
 from web.ui.redirects import local_path
 from web.ui.secret import secret_key
 
@@ -310,3 +311,79 @@ def test_cli_sets_a_new_password(
     assert users.authenticate(db, "alice", "newer-password") is not None
     result = CliRunner().invoke(user, ["password", "nobody", "--password", "newer-password"])
     assert result.exit_code != 0
+
+
+def test_pages_are_not_cached(as_operator: FlaskClient, seeded: Seeded) -> None:
+    for path in (
+        "/ui/",
+        "/ui/login",
+        f"/ui/calls/{seeded.acme_calls[0]}",
+        "/ui/dashboard",
+        "/ui/users",
+        "/ui/calls.csv",
+        "/ui/calls/99999",
+    ):
+        assert as_operator.get(path).headers.get("Cache-Control") == "no-store", path
+    assert as_operator.get("/ui/static/app.css").headers.get("Cache-Control") != "no-store"
+
+
+def _sign_in_over(client: FlaskClient, base: str, seen_as: str = "", **environ: Any) -> Any:
+    """Sign in as op; returns the sign-in response (its cookie flags, its headers).
+
+    ``seen_as``: the site as the browser sees it (its Referer), when a proxy is between."""
+    kwargs: dict[str, Any] = {"base_url": base, **environ}
+    page = client.get("/ui/login", **kwargs)
+    token = csrf_token(page.get_data(as_text=True))
+    response = client.post(
+        "/ui/login",
+        data={"username": "op", "password": PASSWORD, "csrf_token": token},
+        headers={**kwargs.pop("headers", {}), "Referer": f"{seen_as or base}/ui/login"},
+        **kwargs,
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return response
+
+
+def test_https_gets_secure_cookies_and_hsts(app: Flask, seeded: Seeded) -> None:
+    response = _sign_in_over(app.test_client(), "https://localhost")
+    assert "Secure" in response.headers["Set-Cookie"]
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    plain = _sign_in_over(app.test_client(), "http://localhost")
+    assert "Secure" not in plain.headers["Set-Cookie"]
+    assert "Strict-Transport-Security" not in plain.headers
+
+
+def test_forwarded_proto_only_from_trusted_proxies(
+    ui_engine: Any, seeded: Seeded, app: Flask
+) -> None:
+    settings = ui_engine.settings
+    proxied = create_app(
+        ui_engine,
+        settings.model_copy(
+            update={"ui": settings.ui.model_copy(update={"trusted_proxies": ["10.0.0.0/24"]})}
+        ),
+    )
+    https = {"X-Forwarded-Proto": "https"}
+
+    def sign_in(target: Flask, address: str) -> Any:
+        return _sign_in_over(
+            target.test_client(),
+            "http://localhost",
+            "https://localhost",
+            headers=https,
+            environ_base={"REMOTE_ADDR": address},
+        )
+
+    trusted = sign_in(proxied, "10.0.0.7")
+    assert "Secure" in trusted.headers["Set-Cookie"]
+    assert "Strict-Transport-Security" in trusted.headers
+    for target, address in ((proxied, "10.0.1.7"), (app, "10.0.0.7"), (app, "127.0.0.1")):
+        untrusted = sign_in(target, address)
+        assert "Secure" not in untrusted.headers["Set-Cookie"], address
+        assert "Strict-Transport-Security" not in untrusted.headers, address
+
+
+def test_trusted_proxies_must_be_addresses() -> None:
+    with pytest.raises(ValueError, match="nope"):
+        Settings(ui={"trusted_proxies": ["10.0.0.1", "nope"]})  # type: ignore[arg-type]
+    assert Settings().ui.trusted_proxies == []

@@ -14,6 +14,7 @@ from engine.config import Settings
 from web.ui import auth, calls, dashboard, exports, users_admin
 from web.ui.common import csrf, install_template_helpers, shell
 from web.ui.identity import login_manager
+from web.ui.proxy import TrustedProxyScheme
 from web.ui.secret import secret_key
 from web.ui.sessions import UiSessions
 
@@ -43,6 +44,8 @@ def init_ui(app: Flask, engine: Service, settings: Settings) -> None:
     install_template_helpers(app)
     for bp in BLUEPRINTS:
         app.register_blueprint(bp, url_prefix=PREFIX)
+    if settings.ui.trusted_proxies:
+        app.wsgi_app = TrustedProxyScheme(app.wsgi_app, settings.ui.trusted_proxies)  # type: ignore[method-assign]
 
     @app.get("/")
     def root() -> Response:

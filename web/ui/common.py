@@ -52,6 +52,10 @@ def _guard() -> Any:
 
 
 def _headers(response: Any) -> Any:
+    # Pages show who called whom: no copy in the browser's or a proxy's cache.
+    response.headers["Cache-Control"] = "no-store"
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
