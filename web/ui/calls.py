@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 
 from engine import errors
@@ -16,9 +16,9 @@ from engine.store.database import reading
 from web.ui.common import ui_blueprint
 from web.ui.context import db, engine, require_operator, scope, viewer
 from web.ui.diagram import call_diagram, path_of
-from web.ui.filters import current_filter, filter_args
-from web.ui.history import durations, load_call, redact
-from web.ui.queries import ACTIVE_STATES, account_choices, counts_by_code
+from web.ui.filters import current_filter
+from web.ui.history import durations, known_id, load_call, redact
+from web.ui.queries import ACTIVE_STATES, Page, account_choices, counts_by_code
 from web.ui.queries import list_calls as query_calls
 
 bp = ui_blueprint("calls", __name__)
@@ -28,29 +28,29 @@ class ActionForm(FlaskForm):
     """No fields: carries the CSRF token of the action buttons."""
 
 
-def _int_arg(name: str) -> int | None:
-    raw = request.args.get(name, "")
-    return int(raw) if raw.isdigit() else None
-
-
 @bp.get("/")
 def index() -> Any:
-    f = current_filter()
-    before, after = _int_arg("before"), _int_arg("after")
+    parsed = current_filter()
+    f, before, after = parsed.filter, parsed.before, parsed.after
     with reading(db()) as conn:
-        page = query_calls(conn, f, scope(), before=before, after=after)
-        counts = counts_by_code(conn, f, scope())
         accounts = account_choices(conn, scope()) if viewer().is_operator else []
+        if parsed.ok:
+            page = query_calls(conn, f, scope(), before=before, after=after)
+            counts = counts_by_code(conn, f, scope())
+        else:  # nothing is shown as if it were what was asked for
+            page, counts = Page([], newer=None, older=None), {}
     live = before is None and after is None and any(r["state"] in ACTIVE_STATES for r in page.rows)
-    return render_template(
+    body = render_template(
         "calls.html",
         page=page,
         counts=sorted(counts.items()),
         total=sum(counts.values()),
         accounts=accounts,
-        args=filter_args(),
+        args=parsed.values,
+        errors=parsed.errors,
         live=live,
     )
+    return body, 200 if parsed.ok else 400
 
 
 @bp.get("/calls/<int:call_id>")
@@ -73,6 +73,7 @@ def detail(call_id: int) -> Any:
 @bp.post("/calls/<int:call_id>/hangup")
 def hang_up(call_id: int) -> Any:
     require_operator()
+    known_id(call_id)
     try:
         operator_actions.hang_up(engine(), call_id, viewer().username)
         flash("Call hung up.", "ok")
@@ -87,6 +88,7 @@ def hang_up(call_id: int) -> Any:
 def resend(call_id: int, notification_id: int) -> Any:
     require_operator()
     load_call(call_id)
+    known_id(notification_id)
     try:
         result = operator_actions.resend_notification(
             engine(), call_id, notification_id, viewer().username

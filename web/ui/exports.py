@@ -18,7 +18,7 @@ from engine.domain.codes import StatusCode
 from engine.store.database import reading
 from web.ui.common import ui_blueprint
 from web.ui.context import db, scope
-from web.ui.filters import current_filter
+from web.ui.filters import ParsedFilter, current_filter
 from web.ui.history import load_call, redact
 from web.ui.queries import iter_calls
 
@@ -90,8 +90,8 @@ def csv_lines(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Iterator[
     yield buf.getvalue()
 
 
-def _records() -> Iterator[dict[str, Any]]:
-    f, viewer_scope, engine = current_filter(), scope(), db()
+def _records(parsed: ParsedFilter) -> Iterator[dict[str, Any]]:
+    f, viewer_scope, engine = parsed.filter, scope(), db()
 
     def gen() -> Iterator[dict[str, Any]]:
         with reading(engine) as conn:
@@ -101,13 +101,21 @@ def _records() -> Iterator[dict[str, Any]]:
     return gen()
 
 
+def _bad_filter(parsed: ParsedFilter) -> Response:
+    lines = [f"{key}: {message}" for key, message in parsed.errors.items()]
+    return Response("\n".join(lines) + "\n", status=400, mimetype="text/plain")
+
+
 def _attachment(name: str) -> dict[str, str]:
     return {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
 
 
 @bp.get("/calls.csv")
 def calls_csv() -> Response:
-    records = _records()
+    parsed = current_filter()
+    if not parsed.ok:
+        return _bad_filter(parsed)
+    records = _records(parsed)
     body = csv_lines(LIST_FIELDS, ([r[k] for k in LIST_FIELDS] for r in records))
     return Response(
         stream_with_context(body), mimetype="text/csv", headers=_attachment("calls.csv")
@@ -116,7 +124,10 @@ def calls_csv() -> Response:
 
 @bp.get("/calls.json")
 def calls_json() -> Response:
-    records = _records()
+    parsed = current_filter()
+    if not parsed.ok:
+        return _bad_filter(parsed)
+    records = _records(parsed)
 
     def body() -> Iterator[str]:
         yield "["

@@ -11,7 +11,7 @@ from flask import abort
 from engine.domain.codes import StatusCode as S
 from engine.store.database import reading
 from web.ui.context import db, scope
-from web.ui.queries import call_history, get_call
+from web.ui.queries import MAX_ID, call_history, get_call
 
 _SECRETISH = re.compile(r"pass|secret|token|auth|key|pwd|sifre|parola", re.IGNORECASE)
 
@@ -59,8 +59,16 @@ def durations(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def known_id(value: int) -> int:
+    """``value`` from a URL, or 404 when no row can have it (the database would refuse it)."""
+    if not 1 <= value <= MAX_ID:
+        abort(404)
+    return value
+
+
 def load_call(call_id: int) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
     """The call and its history, or 404 when it does not exist or is not the viewer's."""
+    known_id(call_id)
     with reading(db()) as conn:
         found = get_call(conn, call_id, scope())
         if found is None:
