@@ -17,6 +17,7 @@ from web.ui.identity import login_manager
 from web.ui.proxy import TrustedProxyScheme
 from web.ui.secret import secret_key
 from web.ui.sessions import UiSessions
+from web.ui.text import visible
 
 PREFIX = "/ui"
 BLUEPRINTS = (shell, auth.bp, calls.bp, exports.bp, dashboard.bp, users_admin.bp)
@@ -38,6 +39,8 @@ def init_ui(app: Flask, engine: Service, settings: Settings) -> None:
         WTF_CSRF_TIME_LIMIT=None,  # valid for the session's life
     )
     app.extensions["callbridge.ui_settings"] = settings.ui
+    # Set before anything builds the template environment.
+    app.jinja_options = {**app.jinja_options, "finalize": visible}
     app.session_interface = UiSessions()
     csrf.init_app(app)
     login_manager.init_app(app)

@@ -1,6 +1,10 @@
 """Exports for review: the filtered list (streamed) and one call's full history.
 
 Times are written twice: Unix seconds (exact) and ISO 8601 UTC (readable).
+
+A streamed export that fails midway has already sent its headers (200): the error is
+logged and the file ends cleanly with a last record saying it is incomplete (a JSON
+object ``{"error": ...}``, a CSV row of one field), instead of a broken connection.
 """
 
 from __future__ import annotations
@@ -8,11 +12,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Response, stream_with_context
+from flask import Response, has_request_context, request, stream_with_context
 
 from engine.domain.codes import StatusCode
 from engine.store.database import reading
@@ -21,8 +26,12 @@ from web.ui.context import db, scope
 from web.ui.filters import ParsedFilter, current_filter
 from web.ui.history import load_call, redact
 from web.ui.queries import iter_calls
+from web.ui.text import clean_text
 
 bp = ui_blueprint("exports", __name__)
+log = logging.getLogger("callbridge.web.ui")
+
+INCOMPLETE = "export incomplete: the server failed while writing it (see its log)"
 
 LIST_FIELDS = (
     "id",
@@ -60,9 +69,9 @@ def list_record(row: dict[str, Any]) -> dict[str, Any]:
         talk = round(row["ended_at"] - row["callee_answered_at"], 3)
     return {
         "id": row["id"],
-        "account": row["account"],
-        "caller": row["caller"],
-        "callee": row["callee"],
+        "account": clean_text(row["account"]),
+        "caller": clean_text(row["caller"]),
+        "callee": clean_text(row["callee"]),
         "state": row["state"],
         "desc": desc(row["state"]),
         "cause": row["cause"],
@@ -78,16 +87,32 @@ def list_record(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def csv_lines(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
+    """CSV text in pieces of about 32 KiB; a failure while reading ``rows`` is logged and
+    ends the text with a row saying it is incomplete."""
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(header)
-    for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
-        if buf.tell() > 32_768:
-            yield buf.getvalue()
-            buf.seek(0)
-            buf.truncate()
+    try:
+        for row in rows:
+            writer.writerow(["" if v is None else v for v in row])
+            if buf.tell() > 32_768:
+                yield buf.getvalue()
+                buf.seek(0)
+                buf.truncate()
+    except Exception:
+        log.exception("CSV export %s failed midway", _where())
+        writer.writerow([INCOMPLETE])
     yield buf.getvalue()
+
+
+def _where() -> str:
+    return request.full_path if has_request_context() else "?"
+
+
+def _encoded(chunks: Iterable[str]) -> Iterator[bytes]:
+    """UTF-8 that cannot fail after the headers are sent (a stray surrogate becomes ?)."""
+    for chunk in chunks:
+        yield chunk.encode("utf-8", "replace")
 
 
 def _records(parsed: ParsedFilter) -> Iterator[dict[str, Any]]:
@@ -118,7 +143,7 @@ def calls_csv() -> Response:
     records = _records(parsed)
     body = csv_lines(LIST_FIELDS, ([r[k] for k in LIST_FIELDS] for r in records))
     return Response(
-        stream_with_context(body), mimetype="text/csv", headers=_attachment("calls.csv")
+        stream_with_context(_encoded(body)), mimetype="text/csv", headers=_attachment("calls.csv")
     )
 
 
@@ -131,12 +156,18 @@ def calls_json() -> Response:
 
     def body() -> Iterator[str]:
         yield "["
-        for i, r in enumerate(records):
-            yield ("," if i else "") + "\n" + json.dumps(r, ensure_ascii=False)
+        sent = 0
+        try:
+            for r in records:
+                yield ("," if sent else "") + "\n" + json.dumps(r, ensure_ascii=False)
+                sent += 1
+        except Exception:
+            log.exception("JSON export %s failed midway after %d records", _where(), sent)
+            yield ("," if sent else "") + "\n" + json.dumps({"error": INCOMPLETE})
         yield "\n]\n"
 
     return Response(
-        stream_with_context(body()),
+        stream_with_context(_encoded(body())),
         mimetype="application/json",
         headers=_attachment("calls.json"),
     )

@@ -18,6 +18,7 @@ from engine.domain.codes import StatusCode
 from web.ui.context import engine
 from web.ui.i18n import N_, translate
 from web.ui.queries import MAX_ID, CallFilter
+from web.ui.text import clean_text
 from web.ui.timefmt import day_start, viewer_zone
 
 FILTER_KEYS = ("account", "code", "state", "number", "id", "from", "to")
@@ -28,13 +29,7 @@ _ID = re.compile(r"[0-9]{1,19}")
 _CODE = re.compile(r"-?[0-9]{1,3}")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _NUMBER = re.compile(r"\+?[0-9 ()\-./]+")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _CODES = frozenset(int(c) for c in StatusCode)
-
-
-def clean_text(value: str) -> str:
-    """``value`` with lone surrogates (which cannot be encoded) replaced by U+FFFD."""
-    return _SURROGATE.sub("\ufffd", value)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from engine.domain.codes import StatusCode as S
 from engine.store.database import reading
 from web.ui.context import db, scope
 from web.ui.queries import MAX_ID, call_history, get_call
+from web.ui.text import clean
 
 _SECRETISH = re.compile(r"pass|secret|token|auth|key|pwd|sifre|parola", re.IGNORECASE)
 
@@ -67,10 +68,13 @@ def known_id(value: int) -> int:
 
 
 def load_call(call_id: int) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
-    """The call and its history, or 404 when it does not exist or is not the viewer's."""
+    """The call and its history, or 404 when it does not exist or is not the viewer's.
+
+    Strings come back fit to send (web/ui/text.py): a request stored with a lone
+    surrogate in its JSON is still shown and exported."""
     known_id(call_id)
     with reading(db()) as conn:
         found = get_call(conn, call_id, scope())
         if found is None:
             abort(404)
-        return found, call_history(conn, call_id)
+        return clean(found), clean(call_history(conn, call_id))
