@@ -146,10 +146,12 @@ def _wire(value: str) -> str:
 @given(
     path=st.sampled_from(["/ui/", "/ui/calls.csv", "/ui/calls.json", "/ui/dashboard"]),
     args=queries,
+    zone=st.one_of(st.text(max_size=70), st.sampled_from(["Europe/Istanbul", "America", ".."])),
 )
 def test_ui_answers_any_query_without_5xx(
-    as_alice: FlaskClient, path: str, args: dict[str, str]
+    as_alice: FlaskClient, path: str, args: dict[str, str], zone: str
 ) -> None:
+    as_alice.set_cookie("tz", _wire(zone))  # the browser's zone, as app.js stores it
     query = "&".join(f"{_wire(k)}={_wire(v)}" for k, v in args.items())
     response = as_alice.get(f"{path}?{query}")
     response.get_data()
