@@ -13,6 +13,7 @@ for a misspelt name, the nearest valid one.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import os
 import tomllib
@@ -215,6 +216,16 @@ class UiSettings(BaseModel):
     secure_cookies: bool = False  # set true behind HTTPS
     login_attempts: int = Field(default=5, ge=1)  # failed logins allowed per window
     login_window: float = Field(default=300.0, gt=0)  # seconds
+    # Addresses or networks of reverse proxies whose X-Forwarded-Proto is believed (HTTPS
+    # then means Secure cookies and HSTS); the header is ignored from anyone else.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for entry in v:
+            ipaddress.ip_network(entry.strip(), strict=False)  # ValueError names the entry
+        return [entry.strip() for entry in v]
 
 
 class StoreSettings(BaseModel):

@@ -1,4 +1,4 @@
-"""The UI's tables and the indexes its queries need (migration 0002 creates them).
+"""The UI's tables and the indexes its queries need (migrations 0002 and 0005).
 
 They live on the same ``metadata`` as the engine's tables so Alembic autogenerate sees one
 schema. Importing this module attaches the extra ``call`` indexes to ``schema.call``.
@@ -12,6 +12,7 @@ from sqlalchemy import (
     Double,
     ForeignKey,
     Index,
+    Integer,
     String,
     Table,
 )
@@ -30,16 +31,19 @@ ui_user = Table(
     Column("disabled", Boolean, nullable=False, server_default="0"),
     Column("created_at", Double, nullable=False),
     Column("last_login_at", Double),
+    # Sessions carry the value they began with; raising it (sign-out, a new password,
+    # disabling) ends every session of the user at its next request.
+    Column("session_gen", Integer, nullable=False, server_default="0"),
 )
 
-# Failed sign-ins, shared by every process: the rate limit counts rows per key in a window.
-ui_login_failure = Table(
-    "ui_login_failure",
+# Sign-in attempts per "username|ip" in the current window, shared by every process: one
+# upsert counts an attempt and says whether it is within the limit (store/users.py).
+ui_login_limit = Table(
+    "ui_login_limit",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("key", String(200), nullable=False),  # "username|ip"
-    Column("at", Double, nullable=False),
-    Index("ix_ui_login_failure_key_at", "key", "at"),
+    Column("key", String(200), primary_key=True),
+    Column("window_start", Double, nullable=False),
+    Column("tries", Integer, nullable=False),
 )
 
 # Keyset pages (ORDER BY id DESC) under each filter, and the dashboard's time windows.

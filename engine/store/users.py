@@ -1,6 +1,6 @@
-"""UI users (argon2 passwords) and the failed sign-ins that rate-limit logging in.
+"""UI users (argon2 passwords) and the count of sign-in attempts that limits them.
 
-Failures are rows in ``ui_login_failure`` so the limit holds across every process that
+Attempts are counted in ``ui_login_limit`` so the limit holds across every process that
 shares the database (server threads, gunicorn workers, several machines).
 """
 
@@ -13,13 +13,14 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, Select, delete, func, insert, select, update
+from sqlalchemy import Engine, Select, case, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from engine.errors import AccountNotFound, UserExists, UserNotFound
 from engine.store.database import reading, transaction
 from engine.store.schema import account
-from engine.store.ui_schema import ui_login_failure, ui_user
+from engine.store.ui_schema import ui_login_limit, ui_user
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a password of anyone")
@@ -35,6 +36,7 @@ class UiUser:
     account_id: int | None
     account_username: str | None
     disabled: bool
+    session_gen: int = 0  # sessions that began with another value have ended
 
     @property
     def scope(self) -> int | None:
@@ -51,6 +53,7 @@ def _row_to_user(r: object) -> UiUser:
         int(m["account_id"]) if m["account_id"] is not None else None,
         m["account_username"],
         bool(m["disabled"]),
+        int(m["session_gen"]),
     )
 
 
@@ -61,6 +64,7 @@ def _select_users() -> Select[Any]:
         ui_user.c.is_operator,
         ui_user.c.account_id,
         ui_user.c.disabled,
+        ui_user.c.session_gen,
         account.c.username.label("account_username"),
     ).select_from(ui_user.outerjoin(account, account.c.id == ui_user.c.account_id))
 
@@ -118,13 +122,39 @@ def get_user(db: Engine, user_id: int) -> UiUser | None:
     return _row_to_user(row) if row is not None else None
 
 
+_NEXT_GEN = {"session_gen": ui_user.c.session_gen + 1}
+
+
 def set_disabled(db: Engine, username: str, disabled: bool = True) -> None:
+    """Disable (which ends the user's sessions) or enable a user; raises UserNotFound."""
+    values: dict[str, Any] = {"disabled": disabled, **(_NEXT_GEN if disabled else {})}
     with transaction(db) as conn:
         result = conn.execute(
-            update(ui_user).where(ui_user.c.username == username).values(disabled=disabled)
+            update(ui_user).where(ui_user.c.username == username).values(**values)
         )
         if result.rowcount == 0:
             raise UserNotFound(username)
+
+
+def set_password(db: Engine, username: str, password: str) -> None:
+    """Give the user a new password and end their sessions; raises UserNotFound."""
+    if len(password) < 8:
+        raise ValueError("password must be at least 8 characters")
+    hashed = _hasher.hash(password)
+    with transaction(db) as conn:
+        result = conn.execute(
+            update(ui_user)
+            .where(ui_user.c.username == username)
+            .values(password_hash=hashed, **_NEXT_GEN)
+        )
+        if result.rowcount == 0:
+            raise UserNotFound(username)
+
+
+def end_sessions(db: Engine, user_id: int) -> None:
+    """End every session of the user (on sign-out: a copy of the cookie dies with it)."""
+    with transaction(db) as conn:
+        conn.execute(update(ui_user).where(ui_user.c.id == user_id).values(**_NEXT_GEN))
 
 
 def authenticate(
@@ -154,28 +184,34 @@ def authenticate(
     return get_user(db, int(row["id"]))
 
 
-def recent_failures(db: Engine, key: str, window: float, now: float) -> int:
-    """Failed sign-ins for ``key`` (username|ip) within the last ``window`` seconds."""
-    with reading(db) as conn:
-        n = conn.execute(
-            select(func.count())
-            .select_from(ui_login_failure)
-            .where(ui_login_failure.c.key == key, ui_login_failure.c.at > now - window)
-        ).scalar()
-    return int(n or 0)
+def take_login_attempt(db: Engine, key: str, limit: int, window: float, now: float) -> bool:
+    """Count one sign-in attempt for ``key`` ("username|ip") and say whether it is within
+    ``limit`` attempts per ``window`` seconds (the window begins at its first attempt).
 
-
-def record_failure(db: Engine, key: str, window: float, now: float) -> None:
-    """Remember one failed sign-in; forget this key's failures older than the window."""
-    with transaction(db) as conn:
-        conn.execute(
-            delete(ui_login_failure).where(
-                ui_login_failure.c.key == key, ui_login_failure.c.at <= now - window
-            )
+    One statement counts and checks, atomically on both backends (SQLite's write lock;
+    PostgreSQL's row lock of INSERT ... ON CONFLICT), so concurrent attempts cannot all
+    pass the check before any of them is counted. Refused attempts are counted too.
+    """
+    upsert = postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert
+    expired = ui_login_limit.c.window_start <= now - window
+    statement = (
+        upsert(ui_login_limit)
+        .values(key=key[:200], window_start=now, tries=1)
+        .on_conflict_do_update(
+            index_elements=[ui_login_limit.c.key],
+            set_={
+                "tries": case((expired, 1), else_=ui_login_limit.c.tries + 1),
+                "window_start": case((expired, now), else_=ui_login_limit.c.window_start),
+            },
         )
-        conn.execute(insert(ui_login_failure).values(key=key[:200], at=now))
-
-
-def clear_failures(db: Engine, key: str) -> None:
+        .returning(ui_login_limit.c.tries)
+    )
     with transaction(db) as conn:
-        conn.execute(delete(ui_login_failure).where(ui_login_failure.c.key == key))
+        tries = conn.execute(statement).scalar_one()
+    return int(tries) <= limit
+
+
+def clear_login_attempts(db: Engine, key: str) -> None:
+    """Forget ``key``'s attempts (after a successful sign-in)."""
+    with transaction(db) as conn:
+        conn.execute(delete(ui_login_limit).where(ui_login_limit.c.key == key[:200]))

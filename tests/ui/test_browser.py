@@ -12,88 +12,27 @@ import io
 import json
 import os
 import re
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from engine.store.migrate import upgrade
-from tests.e2e.conftest import SIM_RULES, Service
+from tests.e2e.conftest import Service
 from tests.support import Receiver
+from tests.ui.browsing import BROWSER, launch, place, serve, sign_in
 
-CHROMIUM = "/usr/bin/chromium"
-IN_CI = os.environ.get("CI") == "true"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-PASSWORD = "browser-pass-1"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists() and not IN_CI, reason=f"{CHROMIUM} missing (not CI)"
-    ),
-]
+pytestmark = BROWSER
 
 
 @pytest.fixture
 def served(tmp_path: Path, receiver: Receiver) -> Iterator[Service]:
-    url = f"sqlite:///{tmp_path / 'callbridge.db'}"
-    upgrade(url)
-    svc = Service(tmp_path, url, SIM_RULES)
-    for name in ("acme", "other"):
-        made = svc.cli(
-            "account", "create", "--username", name, "--password", "correct horse",
-            "--callback-url", receiver.url,
-        )  # fmt: skip
-        assert made.returncode == 0, made.stderr
-    for args in (("--operator",), ("--account", "acme"), ("--account", "other")):
-        name = {"--operator": "op", "acme": "alice", "other": "bob"}[args[-1]]
-        made = svc.cli("user", "create", "--username", name, "--password", PASSWORD, *args)
-        assert made.returncode == 0, made.stderr
-    listed = svc.cli("user", "list")
-    assert "op\toperator" in listed.stdout and "alice\taccount=acme" in listed.stdout
-    svc.start()
-    yield svc
-    svc.kill(signal.SIGTERM)
+    yield from serve(tmp_path, receiver)
 
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-def place(svc: Service, account: str, caller: str, callee: str) -> int:
-    response = httpx.post(
-        svc.url + "/api/v1/calls",
-        data={"username": account, "password": "correct horse", "caller": caller,
-              "callee": callee, "duration": "2"},
-        timeout=10,
-    )  # fmt: skip
-    assert response.status_code == 200, response.text
-    return int(response.json()["id"])
-
-
-def sign_in(page: Any, svc: Service, user: str) -> None:
-    page.goto(svc.url + "/ui/login")
-    page.fill("input[name=username]", user)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/ui/$"))
+    yield from launch()
 
 
 def shots() -> Path | None:
@@ -208,7 +147,8 @@ def test_account_user_and_csrf_in_the_browser(served: Service, browser: Any) -> 
 
 
 def test_operator_hangs_up_a_call_in_progress(served: Service, browser: Any) -> None:
-    call_id = place(served, "acme", "5320000001", "5320000099")  # callee answers after 3 s
+    # the callee answers after 3 s; the call may last 60 s, long past a slow sign-in
+    call_id = place(served, "acme", "5320000001", "5320000099", duration=60)
     context = browser.new_context()
     page = context.new_page()
     sign_in(page, served, "op")

@@ -8,7 +8,7 @@ from pathlib import Path
 from web.ui.i18n import TR
 
 UI = Path(__file__).resolve().parents[2] / "web" / "ui"
-CALL = re.compile(r"""\bt(?:ranslate)?\(\s*(?:"([^"]+)"|'([^']+)')""")
+CALL = re.compile(r"""\b(?:t|translate|N_)\(\s*(?:"([^"]+)"|'([^']+)')""")
 FLASH = re.compile(r"""flash\(\s*"([^"{]+)",""")
 
 

@@ -1,39 +1,30 @@
-"""The audit history UI (issue 5): server-rendered Flask + Jinja behind a login."""
+"""The audit history UI: server-rendered Flask + Jinja pages behind a login, at ``/ui/``.
+
+:func:`init_ui` registers every blueprint of the UI on the app; the modules themselves
+register nothing when imported.
+"""
 
 from __future__ import annotations
 
-from flask import Flask, Request, redirect, url_for
-from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
-from flask_wtf.csrf import CSRFProtect
+from flask import Flask, redirect, url_for
 from werkzeug.wrappers import Response
 
 from engine.bootstrap import Service
 from engine.config import Settings
+from web.ui import auth, calls, dashboard, exports, users_admin
+from web.ui.common import csrf, install_template_helpers, shell
+from web.ui.identity import login_manager
+from web.ui.proxy import TrustedProxyScheme
+from web.ui.secret import secret_key
+from web.ui.sessions import UiSessions
+from web.ui.text import visible
 
-csrf = CSRFProtect()
-
-API_PREFIX = "/api/"
-
-
-class UiSessions(SecureCookieSessionInterface):
-    """Cookie sessions for the UI only.
-
-    The Voice API is called by machines with credentials in every request: it neither
-    reads nor sets a cookie, and skips building the session's signing serializer (a
-    measurable share of a registration's time, docs/benchmarks.md).
-    """
-
-    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
-        if request.path.startswith(API_PREFIX):
-            return self.make_null_session(app)
-        return super().open_session(app, request)
+PREFIX = "/ui"
+BLUEPRINTS = (shell, auth.bp, calls.bp, exports.bp, dashboard.bp, users_admin.bp)
 
 
 def init_ui(app: Flask, engine: Service, settings: Settings) -> None:
-    """Register the UI blueprint, login and CSRF on ``app``."""
-    from web.ui import auth, views
-    from web.ui.secret import secret_key
-
+    """Register the UI's blueprints, sessions, login and CSRF on ``app``."""
     app.config.update(
         SECRET_KEY=secret_key(settings),
         SESSION_COOKIE_HTTPONLY=True,
@@ -43,16 +34,22 @@ def init_ui(app: Flask, engine: Service, settings: Settings) -> None:
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_SECURE=settings.ui.secure_cookies,
-        # CSRF is checked by the UI blueprint only: the Voice API is called by machines.
+        # CSRF is checked by the UI blueprints only: the Voice API is called by machines.
         WTF_CSRF_CHECK_DEFAULT=False,
         WTF_CSRF_TIME_LIMIT=None,  # valid for the session's life
     )
     app.extensions["callbridge.ui_settings"] = settings.ui
+    # Set before anything builds the template environment.
+    app.jinja_options = {**app.jinja_options, "finalize": visible}
     app.session_interface = UiSessions()
     csrf.init_app(app)
-    auth.login_manager.init_app(app)
-    app.register_blueprint(views.bp)
+    login_manager.init_app(app)
+    install_template_helpers(app)
+    for bp in BLUEPRINTS:
+        app.register_blueprint(bp, url_prefix=PREFIX)
+    if settings.ui.trusted_proxies:
+        app.wsgi_app = TrustedProxyScheme(app.wsgi_app, settings.ui.trusted_proxies)  # type: ignore[method-assign]
 
     @app.get("/")
     def root() -> Response:
-        return redirect(url_for("ui.calls"))
+        return redirect(url_for("calls.index"))

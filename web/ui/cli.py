@@ -66,7 +66,7 @@ def user_list() -> None:
 @click.argument("username")
 @click.option("--enable", is_flag=True, help="Enable the user again instead.")
 def user_disable(username: str, enable: bool) -> None:
-    """Disable a UI user (signed-in sessions end on their next page)."""
+    """Disable a UI user (their signed-in sessions end at once)."""
     db = _db()
     try:
         users.set_disabled(db, username, not enable)
@@ -75,3 +75,18 @@ def user_disable(username: str, enable: bool) -> None:
     finally:
         db.dispose()
     click.echo(f"user {username} {'enabled' if enable else 'disabled'}")
+
+
+@user.command("password")
+@click.argument("username")
+@click.option("--password", required=True, help="The new password (8 characters or more).")
+def user_password(username: str, password: str) -> None:
+    """Give a UI user a new password (their signed-in sessions end)."""
+    db = _db()
+    try:
+        users.set_password(db, username, password)
+    except (ValueError, errors.UserNotFound) as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        db.dispose()
+    click.echo(f"user {username}: password changed")

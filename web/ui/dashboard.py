@@ -12,10 +12,13 @@ from sqlalchemy import ColumnElement, Connection, Integer, and_, case, cast, fun
 from engine.domain.codes import StatusCode
 from engine.store.database import reading
 from engine.store.schema import call, notification, notification_attempt
-from web.ui.blueprint import bp, db, scope
 from web.ui.charts import CODE_COLOURS, Series, gauge, stacked_bars
+from web.ui.common import ui_blueprint
+from web.ui.context import db, scope
 from web.ui.i18n import translate
 from web.ui.timefmt import viewer_zone
+
+bp = ui_blueprint("dashboard", __name__)
 
 WINDOWS = {"24h": 24, "7d": 24 * 7}
 
@@ -91,7 +94,7 @@ def _hour_labels(first_hour: int, hours: int) -> list[tuple[int, str]]:
 
 
 @bp.get("/dashboard")
-def dashboard() -> Any:
+def index() -> Any:
     window = request.args.get("window", "24h")
     hours = WINDOWS.get(window, 24)
     now = time.time()

@@ -1,6 +1,10 @@
 """Exports for review: the filtered list (streamed) and one call's full history.
 
 Times are written twice: Unix seconds (exact) and ISO 8601 UTC (readable).
+
+A streamed export that fails midway has already sent its headers (200): the error is
+logged and the file ends cleanly with a last record saying it is incomplete (a JSON
+object ``{"error": ...}``, a CSV row of one field), instead of a broken connection.
 """
 
 from __future__ import annotations
@@ -8,17 +12,26 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Response, stream_with_context
+from flask import Response, has_request_context, request, stream_with_context
 
 from engine.domain.codes import StatusCode
 from engine.store.database import reading
-from web.ui.blueprint import bp, db, scope
-from web.ui.filters import current_filter
+from web.ui.common import ui_blueprint
+from web.ui.context import db, scope
+from web.ui.filters import ParsedFilter, current_filter
+from web.ui.history import load_call, redact
 from web.ui.queries import iter_calls
+from web.ui.text import clean_text
+
+bp = ui_blueprint("exports", __name__)
+log = logging.getLogger("callbridge.web.ui")
+
+INCOMPLETE = "export incomplete: the server failed while writing it (see its log)"
 
 LIST_FIELDS = (
     "id",
@@ -56,9 +69,9 @@ def list_record(row: dict[str, Any]) -> dict[str, Any]:
         talk = round(row["ended_at"] - row["callee_answered_at"], 3)
     return {
         "id": row["id"],
-        "account": row["account"],
-        "caller": row["caller"],
-        "callee": row["callee"],
+        "account": clean_text(row["account"]),
+        "caller": clean_text(row["caller"]),
+        "callee": clean_text(row["callee"]),
         "state": row["state"],
         "desc": desc(row["state"]),
         "cause": row["cause"],
@@ -74,20 +87,36 @@ def list_record(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def csv_lines(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
+    """CSV text in pieces of about 32 KiB; a failure while reading ``rows`` is logged and
+    ends the text with a row saying it is incomplete."""
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(header)
-    for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
-        if buf.tell() > 32_768:
-            yield buf.getvalue()
-            buf.seek(0)
-            buf.truncate()
+    try:
+        for row in rows:
+            writer.writerow(["" if v is None else v for v in row])
+            if buf.tell() > 32_768:
+                yield buf.getvalue()
+                buf.seek(0)
+                buf.truncate()
+    except Exception:
+        log.exception("CSV export %s failed midway", _where())
+        writer.writerow([INCOMPLETE])
     yield buf.getvalue()
 
 
-def _records() -> Iterator[dict[str, Any]]:
-    f, viewer_scope, engine = current_filter(), scope(), db()
+def _where() -> str:
+    return request.full_path if has_request_context() else "?"
+
+
+def _encoded(chunks: Iterable[str]) -> Iterator[bytes]:
+    """UTF-8 that cannot fail after the headers are sent (a stray surrogate becomes ?)."""
+    for chunk in chunks:
+        yield chunk.encode("utf-8", "replace")
+
+
+def _records(parsed: ParsedFilter) -> Iterator[dict[str, Any]]:
+    f, viewer_scope, engine = parsed.filter, scope(), db()
 
     def gen() -> Iterator[dict[str, Any]]:
         with reading(engine) as conn:
@@ -97,40 +126,55 @@ def _records() -> Iterator[dict[str, Any]]:
     return gen()
 
 
+def _bad_filter(parsed: ParsedFilter) -> Response:
+    lines = [f"{key}: {message}" for key, message in parsed.errors.items()]
+    return Response("\n".join(lines) + "\n", status=400, mimetype="text/plain")
+
+
 def _attachment(name: str) -> dict[str, str]:
     return {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
 
 
 @bp.get("/calls.csv")
-def export_csv() -> Response:
-    records = _records()
+def calls_csv() -> Response:
+    parsed = current_filter()
+    if not parsed.ok:
+        return _bad_filter(parsed)
+    records = _records(parsed)
     body = csv_lines(LIST_FIELDS, ([r[k] for k in LIST_FIELDS] for r in records))
     return Response(
-        stream_with_context(body), mimetype="text/csv", headers=_attachment("calls.csv")
+        stream_with_context(_encoded(body)), mimetype="text/csv", headers=_attachment("calls.csv")
     )
 
 
 @bp.get("/calls.json")
-def export_json() -> Response:
-    records = _records()
+def calls_json() -> Response:
+    parsed = current_filter()
+    if not parsed.ok:
+        return _bad_filter(parsed)
+    records = _records(parsed)
 
     def body() -> Iterator[str]:
         yield "["
-        for i, r in enumerate(records):
-            yield ("," if i else "") + "\n" + json.dumps(r, ensure_ascii=False)
+        sent = 0
+        try:
+            for r in records:
+                yield ("," if sent else "") + "\n" + json.dumps(r, ensure_ascii=False)
+                sent += 1
+        except Exception:
+            log.exception("JSON export %s failed midway after %d records", _where(), sent)
+            yield ("," if sent else "") + "\n" + json.dumps({"error": INCOMPLETE})
         yield "\n]\n"
 
     return Response(
-        stream_with_context(body()),
+        stream_with_context(_encoded(body())),
         mimetype="application/json",
         headers=_attachment("calls.json"),
     )
 
 
 def history_document(found: dict[str, Any], history: dict[str, Any]) -> dict[str, Any]:
-    """One call as a JSON-ready document (the request already redacted)."""
-    from web.ui.views import redact
-
+    """One call as a JSON-ready document, the request redacted."""
     call_part = {k: v for k, v in found.items() if k not in ("request", "callback_url")}
     call_part["desc"] = desc(found["state"])
     call_part["request"] = redact(found["request"])
@@ -184,9 +228,7 @@ def history_rows(doc: dict[str, Any]) -> Iterator[list[Any]]:
 
 
 @bp.get("/calls/<int:call_id>.<any(json, csv):fmt>")
-def export_call(call_id: int, fmt: str) -> Response:
-    from web.ui.views import load_call
-
+def one_call(call_id: int, fmt: str) -> Response:
     found, history = load_call(call_id)
     doc = history_document(found, history)
     if fmt == "json":

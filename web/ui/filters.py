@@ -1,46 +1,128 @@
-"""The calls filter as query-string parameters (the list, its counts and its exports)."""
+"""The calls filter as query-string parameters (the list, its counts and its exports).
+
+Every value is checked: what cannot be a filter is reported against its field (and the
+list is not shown as if it were filtered), never passed on to the database.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from zoneinfo import ZoneInfo
 
 from flask import request
 
 from engine.domain.codes import StatusCode
-from web.ui.blueprint import engine
-from web.ui.queries import CallFilter
+from web.ui.context import engine
+from web.ui.i18n import N_, translate
+from web.ui.queries import MAX_ID, CallFilter
+from web.ui.text import clean_text
 from web.ui.timefmt import day_start, viewer_zone
 
 FILTER_KEYS = ("account", "code", "state", "number", "id", "from", "to")
+PAGE_KEYS = ("before", "after")
+MAX_NUMBER = 40
+
+_ID = re.compile(r"[0-9]{1,19}")
+_CODE = re.compile(r"-?[0-9]{1,3}")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_NUMBER = re.compile(r"\+?[0-9 ()\-./]+")
+_CODES = frozenset(int(c) for c in StatusCode)
 
 
-def _int(name: str) -> int | None:
-    raw = request.args.get(name, "").strip()
+@dataclass
+class ParsedFilter:
+    """The filter read from the query string, or what is wrong with it."""
+
+    values: dict[str, str]  # the non-empty parameters as typed (for the form and links)
+    errors: dict[str, str] = field(default_factory=dict)  # parameter -> message (English)
+    filter: CallFilter = field(default_factory=CallFilter)
+    before: int | None = None
+    after: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _id(text: str, low: int = 1) -> int | None:
+    if not _ID.fullmatch(text):
+        return None
+    value = int(text)
+    return value if low <= value <= MAX_ID else None
+
+
+def _day(text: str) -> date | None:
+    if not _DAY.fullmatch(text):
+        return None
     try:
-        return int(raw) if raw else None
+        return date.fromisoformat(text)
     except ValueError:
         return None
 
 
-def current_filter() -> CallFilter:
-    """The filter in the query string; unknown or malformed values are ignored."""
-    zone = viewer_zone()
-    code = _int("code")
-    if code is not None and code not in {int(c) for c in StatusCode}:
-        code = None
-    state = request.args.get("state", "")
-    return CallFilter(
-        account_id=_int("account"),
+def parse_filter(args: Mapping[str, str], zone: ZoneInfo, region: str) -> ParsedFilter:
+    """Read the filter and the page position from query parameters."""
+    values = {
+        k: clean_text(v).strip()
+        for k in (*FILTER_KEYS, *PAGE_KEYS)
+        if (v := args.get(k)) is not None and clean_text(v).strip()
+    }
+    out = ParsedFilter({k: v for k, v in values.items() if k in FILTER_KEYS})
+    errors = out.errors
+    account_id = call_id = code = None
+    if "account" in values and (account_id := _id(values["account"])) is None:
+        errors["account"] = N_("No such account.")
+    if "code" in values:
+        code = int(values["code"]) if _CODE.fullmatch(values["code"]) else None
+        if code not in _CODES:
+            errors["code"], code = N_("No such code."), None
+    state = values.get("state", "")
+    if state not in ("", "active", "final"):
+        errors["state"], state = N_("No such state."), ""
+    number = values.get("number", "")
+    if number and (
+        len(number) > MAX_NUMBER
+        or not _NUMBER.fullmatch(number)
+        or not any(ch.isdigit() for ch in number)
+    ):
+        errors["number"], number = N_("Not a phone number."), ""
+    if "id" in values and (call_id := _id(values["id"])) is None:
+        errors["id"] = N_("Not a call id.")
+    days: dict[str, date | None] = {}
+    for key in ("from", "to"):
+        if key in values:
+            days[key] = _day(values[key])
+            if days[key] is None:
+                errors[key] = N_("Not a date (YYYY-MM-DD).")
+    since_day, until_day = days.get("from"), days.get("to")
+    if since_day and until_day and since_day > until_day:
+        errors["to"] = N_("Before the From date.")
+    for key in PAGE_KEYS:
+        if key in values:
+            position = _id(values[key], low=0)
+            if position is None:
+                errors[key] = N_("Not a page of this list.")
+            setattr(out, key, position)
+    if errors:
+        return out
+    out.filter = CallFilter(
+        account_id=account_id,
         code=code,
-        state=state if state in ("active", "final") else "",
-        number=request.args.get("number", "")[:40],
-        call_id=_int("id"),
-        since=day_start(request.args.get("from", ""), zone),
-        until=day_start(request.args.get("to", ""), zone, next_day=True),
-        region=engine().settings.api.default_region,
+        state=state,
+        number=number,
+        call_id=call_id,
+        since=day_start(since_day, zone) if since_day else None,
+        until=day_start(until_day, zone, next_day=True) if until_day else None,
+        region=region,
     )
+    return out
 
 
-def filter_args() -> dict[str, Any]:
-    """The filter's query-string parameters, to carry into page and export links."""
-    return {k: v for k in FILTER_KEYS if (v := request.args.get(k, "").strip())}
+def current_filter() -> ParsedFilter:
+    """The filter of this request's query string, its errors in the viewer's language."""
+    parsed = parse_filter(request.args, viewer_zone(), engine().settings.api.default_region)
+    parsed.errors = {key: translate(message) for key, message in parsed.errors.items()}
+    return parsed

@@ -105,6 +105,16 @@ TR: dict[str, str] = {
     "Enable": "Etkinleştir",
     "User created.": "Kullanıcı oluşturuldu.",
     "You cannot disable yourself.": "Kendinizi devre dışı bırakamazsınız.",
+    "You": "Siz",
+    "No such account.": "Böyle bir hesap yok.",
+    "No such code.": "Böyle bir kod yok.",
+    "No such state.": "Böyle bir durum yok.",
+    "Not a phone number.": "Telefon numarası değil.",
+    "Not a call id.": "Arama numarası değil.",
+    "Not a date (YYYY-MM-DD).": "Tarih değil (YYYY-AA-GG).",
+    "Before the From date.": "Başlangıç tarihinden önce.",
+    "Not a page of this list.": "Bu listenin bir sayfası değil.",
+    "Correct the filter to see calls.": "Aramaları görmek için süzgeci düzeltin.",
     "Language": "Dil",
     "Time zone": "Saat dilimi",
     "Updating live": "Canlı güncelleniyor",
@@ -116,6 +126,11 @@ TR: dict[str, str] = {
         "Hesap kullanıcıları yalnızca kendi hesaplarının aramalarını görür."
     ),
 }
+
+
+def N_(text: str) -> str:
+    """Mark ``text`` for translation where it is translated later (outside a request)."""
+    return text
 
 
 def current_lang() -> str:

@@ -20,6 +20,7 @@ from engine.store.schema import timer as timer_table
 
 ACTIVE_STATES = tuple(int(s) for s in StatusCode if not s.is_final)
 PAGE_SIZE = 50
+MAX_ID = 2**63 - 1  # the largest id the databases store (BIGINT)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ def viewer_zone() -> ZoneInfo:
         return UTC
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return UTC
 
 
@@ -40,12 +40,12 @@ def fmt_seconds(value: float | None) -> str:
     return f"{minutes} min {seconds:02d} s"
 
 
-def day_start(text: str, zone: ZoneInfo, *, next_day: bool = False) -> float | None:
-    """Unix time of midnight starting ``YYYY-MM-DD`` in ``zone`` (or the day after)."""
+def day_start(day: date, zone: ZoneInfo, *, next_day: bool = False) -> float | None:
+    """Unix time of midnight starting ``day`` in ``zone`` (or the day after); None past the
+    calendar's end (no bound)."""
     try:
-        day = date.fromisoformat(text.strip())
-    except ValueError:
+        if next_day:
+            day += timedelta(days=1)
+        return datetime.combine(day, time.min, tzinfo=zone).timestamp()
+    except (OverflowError, ValueError):
         return None
-    if next_day:
-        day += timedelta(days=1)
-    return datetime.combine(day, time.min, tzinfo=zone).timestamp()

@@ -13,8 +13,11 @@ from engine import errors
 from engine.errors import AccountNotFound
 from engine.store import users
 from engine.store.database import reading
-from web.ui.blueprint import bp, db, require_operator, viewer
+from web.ui.common import ui_blueprint
+from web.ui.context import db, require_operator, viewer
 from web.ui.queries import account_choices
+
+bp = ui_blueprint("users", __name__)
 
 
 class UserForm(FlaskForm):
@@ -25,7 +28,7 @@ class UserForm(FlaskForm):
 
 
 @bp.route("/users", methods=["GET", "POST"])
-def users_page() -> Any:
+def index() -> Any:
     require_operator()
     form = UserForm()
     with reading(db()) as conn:
@@ -40,7 +43,7 @@ def users_page() -> Any:
                 account_username=None if form.operator.data else (form.account.data or None),
             )
             flash("User created.", "ok")
-            return redirect(url_for("ui.users_page"))
+            return redirect(url_for("users.index"))
         except (ValueError, AccountNotFound) as exc:
             flash(str(exc), "error")
     elif request.method == "POST":
@@ -49,7 +52,7 @@ def users_page() -> Any:
 
 
 @bp.post("/users/<username>/disabled")
-def set_user_disabled(username: str) -> Any:
+def set_disabled(username: str) -> Any:
     require_operator()
     disable = request.form.get("disabled") == "1"
     if disable and username == viewer().username:
@@ -59,4 +62,4 @@ def set_user_disabled(username: str) -> Any:
             users.set_disabled(db(), username, disable)
         except errors.UserNotFound:
             flash(f"user {username!r} does not exist", "error")
-    return redirect(url_for("ui.users_page"))
+    return redirect(url_for("users.index"))

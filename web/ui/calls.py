@@ -1,0 +1,103 @@
+"""The calls list, one call's history, and the operator's actions on it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import abort, flash, redirect, render_template, url_for
+from flask_wtf import FlaskForm
+
+from engine import errors
+from engine.domain.codes import StatusCode as S
+from engine.domain.rules import HANGUP_TRIGGERS
+from engine.errors import CallNotFound
+from engine.service import operator as operator_actions
+from engine.store.database import reading
+from web.ui.common import ui_blueprint
+from web.ui.context import db, engine, require_operator, scope, viewer
+from web.ui.diagram import call_diagram, path_of
+from web.ui.filters import current_filter
+from web.ui.history import durations, known_id, load_call, redact
+from web.ui.queries import ACTIVE_STATES, Page, account_choices, counts_by_code
+from web.ui.queries import list_calls as query_calls
+
+bp = ui_blueprint("calls", __name__)
+
+
+class ActionForm(FlaskForm):
+    """No fields: carries the CSRF token of the action buttons."""
+
+
+@bp.get("/")
+def index() -> Any:
+    parsed = current_filter()
+    f, before, after = parsed.filter, parsed.before, parsed.after
+    with reading(db()) as conn:
+        accounts = account_choices(conn, scope()) if viewer().is_operator else []
+        if parsed.ok:
+            page = query_calls(conn, f, scope(), before=before, after=after)
+            counts = counts_by_code(conn, f, scope())
+        else:  # nothing is shown as if it were what was asked for
+            page, counts = Page([], newer=None, older=None), {}
+    live = before is None and after is None and any(r["state"] in ACTIVE_STATES for r in page.rows)
+    body = render_template(
+        "calls.html",
+        page=page,
+        counts=sorted(counts.items()),
+        total=sum(counts.values()),
+        accounts=accounts,
+        args=parsed.values,
+        errors=parsed.errors,
+        live=live,
+    )
+    return body, 200 if parsed.ok else 400
+
+
+@bp.get("/calls/<int:call_id>")
+def detail(call_id: int) -> Any:
+    found, history = load_call(call_id)
+    return render_template(
+        "call.html",
+        call=found,
+        history=history,
+        request_json=json.dumps(redact(found["request"]), indent=2, ensure_ascii=False),
+        diagram=call_diagram(history["events"], found["state"]),
+        path=path_of(history["events"]),
+        durations=durations(history["events"]),
+        live=found["state"] in ACTIVE_STATES,
+        can_hang_up=viewer().is_operator and S(found["state"]) in HANGUP_TRIGGERS,
+        form=ActionForm(),
+    )
+
+
+@bp.post("/calls/<int:call_id>/hangup")
+def hang_up(call_id: int) -> Any:
+    require_operator()
+    known_id(call_id)
+    try:
+        operator_actions.hang_up(engine(), call_id, viewer().username)
+        flash("Call hung up.", "ok")
+    except CallNotFound:
+        abort(404)
+    except errors.NotInProgress as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("calls.detail", call_id=call_id))
+
+
+@bp.post("/calls/<int:call_id>/notifications/<int:notification_id>/resend")
+def resend(call_id: int, notification_id: int) -> Any:
+    require_operator()
+    load_call(call_id)
+    known_id(notification_id)
+    try:
+        result = operator_actions.resend_notification(
+            engine(), call_id, notification_id, viewer().username
+        )
+    except errors.NotificationNotFound:
+        abort(404)
+    if result.ok:
+        flash("Notification re-sent.", "ok")
+    else:
+        flash(f"Re-send failed: {result.error or result.status}", "error")
+    return redirect(url_for("calls.detail", call_id=call_id) + "#notifications")
