@@ -9,8 +9,10 @@ The phones belong to the simulated network, not to the process: given the store'
 ``DialledLegs`` (engine/carriers/base.py), a carrier that starts rebuilds every leg in
 flight from when it was dialled and the rule its number falls under, leaves out the
 events the engine has already accepted, and reports the rest at the times they happen
-(at once, with their own time, for those that fell due while no process ran). A call
-caught by a crash then ends as it would have without it. Events reach the engine through an
+(at once, with their own time, for those that fell due while no process ran). A callee
+the engine dials after such a late caller answer is taken as dialled at that answer,
+when the engine would have dialled it. A call caught by a crash then ends as it would
+have without it. Events reach the engine through an
 ``EventDispatcher`` (engine/carriers/dispatch.py), which keeps each call's events in order
 and retries them while the store is down.
 """
@@ -78,6 +80,8 @@ class SimCarrier:
         self._heap: list[_Pending] = []
         self._seq = itertools.count()
         self._live: set[tuple[int, int, Leg]] = set()  # legs still on the network
+        # (call, attempt) -> when its caller answered, for answers applied late by resume()
+        self._caught_up: dict[tuple[int, int], float] = {}
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._events = EventDispatcher(EVENT_WORKERS, name="sim")
@@ -93,7 +97,13 @@ class SimCarrier:
         self._thread.start()
 
     def dial(self, request: DialRequest) -> None:
-        self._place(request, self.clock(), frozenset())
+        dialled_at = None
+        if request.leg is Leg.CALLEE:
+            # The callee of a call whose caller answered while no process ran: the
+            # network sees it dialled when the engine would have dialled it, at that answer.
+            with self._cond:
+                dialled_at = self._caught_up.pop((request.call_id, request.attempt), None)
+        self._place(request, dialled_at or self.clock(), frozenset())
 
     def resume(self, sink: EventSink | None = None) -> int:
         """Rebuild the legs in flight from the store; returns how many.
@@ -126,6 +136,9 @@ class SimCarrier:
                     self._live.discard(leg)
             try:
                 sink(event)
+                if event.leg is Leg.CALLER and event.kind is LegEventKind.ANSWERED:
+                    with self._cond:
+                        self._caught_up[(event.call_id, event.attempt)] = event.at
             except StoreUnavailable:
                 self._events.submit(event)  # retried there; the rest follow in order
                 with self._cond:

@@ -78,3 +78,29 @@ def test_a_restarted_simulator_reports_what_is_left_at_its_own_time(harness: Har
     for event in applied:
         harness.calls.apply_event(event)
     assert harness.state(call_id) == S.CALLER_CLOSED
+
+
+def test_a_callee_dialled_after_a_late_answer_is_dialled_at_that_answer(
+    harness: Harness,
+) -> None:
+    """The caller answered while no process ran: the engine dials the callee once it is
+    back, and the simulated network counts its ringing from the caller's answer."""
+    rules = [SimRule(number="5320000012", outcome="busy", after=2.0)]
+    call_id = harness.register(callee="5320000012")
+    harness.timers.run_due()
+    t = harness.clock()
+    harness.clock.advance(3)  # answer_after 1: the caller answered at t+1, unseen
+
+    sim = SimCarrier(
+        SimSettings(answer_after=1.0, rule=rules),
+        clock=harness.clock,
+        legs=StoreDialledLegs(harness.store),
+    )
+    sim.resume(harness.calls.apply_event)
+    assert harness.state(call_id) == S.CALLER_CONNECTED
+    assert [d.leg for d in harness.carrier.dials] == [Leg.CALLER]  # the worker has not run
+    harness.timers.run_due()
+    (callee,) = [d for d in harness.carrier.dials if d.leg is Leg.CALLEE]
+    sim.dial(callee)
+    pending = sorted((p.at, p.event.kind) for p in sim._heap)
+    assert pending == [(t + 1, LegEventKind.RINGING), (t + 3, LegEventKind.BUSY)]
