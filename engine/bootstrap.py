@@ -27,6 +27,7 @@ from engine.service.calls import CallRequest, CallService, Refused, Registered, 
 from engine.service.credentials import CredentialChecker
 from engine.store import health
 from engine.store.database import make_engine
+from engine.store.legs import StoreDialledLegs
 from engine.store.unit_of_work import Store
 from engine.timers.ticker import Ticker, make_scheduler
 from engine.timers.worker import TimerWorker
@@ -37,10 +38,14 @@ HEARTBEAT_EVERY = 5.0  # seconds between a worker process's heartbeat rows
 STALE_AFTER = 30.0  # a worker whose loop has not run for this long is not ready
 
 
-def build_carrier(settings: Settings, clock: Callable[[], float]) -> Carrier:
-    """The carrier driver the settings name."""
+def build_carrier(
+    settings: Settings, clock: Callable[[], float], store: Store | None = None
+) -> Carrier:
+    """The carrier driver the settings name (given the store, it resumes the legs in
+    flight when it starts)."""
     if settings.carrier.driver == "sim":
-        return SimCarrier(settings.carrier.sim, clock=clock)
+        legs = StoreDialledLegs(store) if store is not None else None
+        return SimCarrier(settings.carrier.sim, clock=clock, legs=legs)
     if settings.carrier.driver == "sip":
         from engine.carriers.sip.carrier import SipCarrier
 
@@ -107,7 +112,7 @@ class Service:
     @property
     def carrier(self) -> Carrier:
         if self._carrier is None:
-            self._carrier = build_carrier(self.settings, self.clock)
+            self._carrier = build_carrier(self.settings, self.clock, self.store)
         return self._carrier
 
     @property

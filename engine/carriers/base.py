@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from engine.domain.events import Leg, LegEvent
+from engine.domain.events import Leg, LegEvent, LegEventKind
 
 EventSink = Callable[[LegEvent], object]
 """Applies one leg event; returns once it is durable (the return value is ignored).
@@ -44,6 +44,33 @@ class DialRequest:
     number: str
     national: str
     caller_id: str
+
+    def trigger(self, kind: LegEventKind) -> str:
+        """The machine trigger an event of this leg fires, e.g. ``callee_answered``."""
+        return f"{self.leg.value}_{kind.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class DialledLeg:
+    """A leg the engine dialled whose call is still in progress (dialling or talking).
+
+    ``dialled_at`` is when the carrier was told to dial it; ``applied`` holds the
+    triggers of this leg's carrier events that the engine has already accepted (e.g.
+    ``callee_answered``): what a rebuilt leg must not report again.
+    """
+
+    request: DialRequest
+    dialled_at: float
+    applied: frozenset[str]
+
+
+class DialledLegs(Protocol):
+    """What the store knows of the legs in flight: a carrier rebuilds its legs from it
+    after a restart (implemented in engine/store/legs.py)."""
+
+    def in_flight(self) -> list[DialledLeg]:
+        """Every dialled leg of the current attempt of every call still in progress."""
+        ...
 
 
 class Carrier(Protocol):

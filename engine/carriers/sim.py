@@ -4,8 +4,15 @@ Each dialled number gets the behaviour of the first matching rule in the config
 (``[[carrier.sim.rule]]``): ring, then after ``after`` seconds answer, be busy, reject,
 stop ringing unanswered, or (``unreachable``) fail without ringing; an answered phone
 may hang up by itself ``hangup_after`` seconds later. The default answers every leg.
-Phones live in memory: a restart drops them, and the engine's watchdog ends the calls
-they were on, exactly as with a real network. Events reach the engine through an
+
+The phones belong to the simulated network, not to the process: given the store's
+``DialledLegs`` (engine/carriers/base.py), a carrier that starts rebuilds every leg in
+flight from when it was dialled and the rule its number falls under, leaves out the
+events the engine has already accepted, and reports the rest at the times they happen
+(at once, with their own time, for those that fell due while no process ran). A callee
+the engine dials after such a late caller answer is taken as dialled at that answer,
+when the engine would have dialled it. A call caught by a crash then ends as it would
+have without it. Events reach the engine through an
 ``EventDispatcher`` (engine/carriers/dispatch.py), which keeps each call's events in order
 and retries them while the store is down.
 """
@@ -14,16 +21,20 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from engine.carriers.base import DialRequest, EventSink
+from engine.carriers.base import DialledLegs, DialRequest, EventSink
 from engine.carriers.dispatch import EventDispatcher
 from engine.config import SimRule, SimSettings
 from engine.domain.codes import Cause
 from engine.domain.events import Leg, LegEvent, LegEventKind
+from engine.errors import StoreUnavailable
+
+log = logging.getLogger("callbridge.carrier")
 
 OUTCOMES: dict[str, tuple[LegEventKind, Cause]] = {
     "answer": (LegEventKind.ANSWERED, Cause.NONE),
@@ -57,12 +68,20 @@ class SimCarrier:
 
     name = "sim"
 
-    def __init__(self, settings: SimSettings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: SimSettings,
+        clock: Callable[[], float] = time.time,
+        legs: DialledLegs | None = None,
+    ) -> None:
         self.settings = settings
         self.clock = clock
+        self.legs = legs
         self._heap: list[_Pending] = []
         self._seq = itertools.count()
         self._live: set[tuple[int, int, Leg]] = set()  # legs still on the network
+        # (call, attempt) -> when its caller answered, for answers applied late by resume()
+        self._caught_up: dict[tuple[int, int], float] = {}
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._events = EventDispatcher(EVENT_WORKERS, name="sim")
@@ -72,14 +91,72 @@ class SimCarrier:
     def start(self, sink: EventSink) -> None:
         self._stopping = False
         self._events.start(sink)
+        if self.legs is not None:
+            self.resume(sink)
         self._thread = threading.Thread(target=self._run, name="sim-carrier", daemon=True)
         self._thread.start()
 
     def dial(self, request: DialRequest) -> None:
+        dialled_at = None
+        if request.leg is Leg.CALLEE:
+            # The callee of a call whose caller answered while no process ran: the
+            # network sees it dialled when the engine would have dialled it, at that answer.
+            with self._cond:
+                dialled_at = self._caught_up.pop((request.call_id, request.attempt), None)
+        self._place(request, dialled_at or self.clock(), frozenset())
+
+    def resume(self, sink: EventSink | None = None) -> int:
+        """Rebuild the legs in flight from the store; returns how many.
+
+        Given the sink, the events that fell due while no process ran are applied here,
+        in the order they happened, before this returns (the engine starts its timer
+        worker afterwards, so an overdue cut or ring-out cannot overtake them); if the
+        store refuses one, it and the rest go through the dispatcher instead.
+        """
+        assert self.legs is not None
+        legs = self.legs.in_flight()
+        for leg in legs:
+            self._place(leg.request, leg.dialled_at, leg.applied)
+        if legs:
+            log.info("sim: %d legs in flight resumed", len(legs))
+        if sink is not None:
+            self._apply_overdue(sink)
+        return len(legs)
+
+    def _apply_overdue(self, sink: EventSink) -> None:
+        while True:
+            with self._cond:
+                if not self._heap or self._heap[0].at > self.clock():
+                    return
+                event = heapq.heappop(self._heap).event
+                leg = (event.call_id, event.attempt, event.leg)
+                if leg not in self._live:
+                    continue
+                if event.kind in ENDS_LEG:
+                    self._live.discard(leg)
+            try:
+                sink(event)
+                if event.leg is Leg.CALLER and event.kind is LegEventKind.ANSWERED:
+                    with self._cond:
+                        self._caught_up[(event.call_id, event.attempt)] = event.at
+            except StoreUnavailable:
+                self._events.submit(event)  # retried there; the rest follow in order
+                with self._cond:
+                    self._cond.notify()
+                return
+            except Exception:
+                log.exception("sim: dropped %s: the sink failed", event)
+
+    def _place(self, request: DialRequest, dialled_at: float, applied: frozenset[str]) -> None:
+        """Schedule a leg's events after the last one whose trigger is in ``applied``
+        (what the engine has accepted already happened, and so did all before it)."""
         rule = self.settings.rule_for(request.national, request.number)
-        now = self.clock()
-        for offset, kind, cause in self.plan(rule):
-            self._push(request, now + offset, kind, cause)
+        with self._cond:
+            self._live.add((request.call_id, request.attempt, request.leg))
+        events = self.plan(rule)
+        done = [i for i, (_, kind, _) in enumerate(events) if request.trigger(kind) in applied]
+        for offset, kind, cause in events[done[-1] + 1 if done else 0 :]:
+            self._push(request, dialled_at + offset, kind, cause)
 
     def hang_up(self, call_id: int, attempt: int, leg: Leg | None = None) -> None:
         legs = [leg] if leg is not None else list(Leg)
@@ -115,7 +192,6 @@ class SimCarrier:
     def _push(self, req: DialRequest, at: float, kind: LegEventKind, cause: int) -> None:
         event = LegEvent(req.call_id, req.attempt, req.leg, kind, cause, at)
         with self._cond:
-            self._live.add((req.call_id, req.attempt, req.leg))
             heapq.heappush(self._heap, _Pending(at, next(self._seq), event))
             self._cond.notify()
 

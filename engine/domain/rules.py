@@ -184,6 +184,14 @@ class CallRules:
                 reason=f"event of attempt {trigger.attempt}, call is on attempt {facts.attempt}",
             )
             return Decision(facts.id, trigger, move, reason=move.reason)
+        cut_at = talk_ends_at(facts)
+        if trigger.source == "carrier" and cut_at is not None and trigger.at >= cut_at:
+            # Applied late (a carrier event held up by a crash or an outage): the talk
+            # time was over when it happened, so the cut, not this event, ends the call.
+            move = Move(
+                trigger.name, facts.state, None, reason="happened after the talk time ended"
+            )
+            return Decision(facts.id, trigger, move, reason=move.reason)
         move = self.machine.fire(facts.state, trigger.name)
         if not move.changes_state or move.dest is None:
             return Decision(facts.id, trigger, move, reason=move.reason or trigger.detail)
@@ -335,6 +343,14 @@ class CallRules:
             return False
         move = self.machine.fire(facts.state, trigger_name)
         return move.dest is S.CALLEE_CONNECTED and move.changes_state
+
+
+def talk_ends_at(facts: CallFacts) -> float | None:
+    """When a bridged call's talk time ends (its cut), or None if it is not bridged."""
+    if facts.state is not S.CALLEE_CONNECTED or facts.callee_answered_at is None:
+        return None
+    limit = facts.duration if facts.talk_limit is None else min(facts.duration, facts.talk_limit)
+    return facts.callee_answered_at + limit
 
 
 def charged_seconds(talked: float, talk_limit: int) -> int:

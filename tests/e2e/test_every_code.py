@@ -89,12 +89,17 @@ def test_restart_while_the_receiver_is_down(service: Service, receiver: Receiver
     assert receiver.wait_for(call_id, 13, timeout=20) == [0, 1, 2, 13]
 
 
-def test_a_phone_that_vanishes_is_ended_by_the_watchdog(
+def test_a_phone_ringing_for_ever_is_ended_by_the_watchdog_across_a_crash(
     tmp_path_factory: pytest.TempPathFactory, db_url: str, receiver: Receiver
 ) -> None:
     from tests.e2e.conftest import SIM_RULES
 
-    svc = Service(tmp_path_factory.mktemp("wd"), db_url, SIM_RULES + "watchdog = 2.0\n")
+    rings_for_ever = (
+        '\n[[carrier.sim.rule]]\nnumber = "5320000098"\noutcome = "no_answer"\nafter = 3600.0\n'
+    )
+    svc = Service(
+        tmp_path_factory.mktemp("wd"), db_url, SIM_RULES + "watchdog = 2.0\n" + rings_for_ever
+    )
     assert (
         svc.cli(
             "account",
@@ -110,10 +115,12 @@ def test_a_phone_that_vanishes_is_ended_by_the_watchdog(
     )
     svc.start()
     try:
-        ringing = svc.place(CALLER, "5320000099")  # callee rings for 3 s
+        # The callee rings for an hour; the simulated network outlives the process, so
+        # after the restart it still rings, and the watchdog (2 s) ends the attempt.
+        ringing = svc.place(CALLER, "5320000098")
         receiver.wait_for(ringing, 1)
         time.sleep(0.5)  # let the delivery be recorded (at-least-once otherwise)
-        svc.kill(signal.SIGKILL)  # the simulated phone network dies with the process
+        svc.kill(signal.SIGKILL)
         svc.start()
         codes = receiver.wait_for(ringing, 10, timeout=20)
         assert codes == [0, 1, 10]

@@ -207,3 +207,33 @@ def test_retransmitted_2xx_is_acked_again(
     assert first.cseq.number == invite.cseq.number
     assert first.uri == f"sip:fake@{HOST}:{port}"  # the remote target from Contact
     assert log.summary() == [("caller_answered", 0)]
+
+
+def test_out_of_dialog_responses_have_random_to_tags_and_answer_rport(
+    make_carrier: MakeCarrier, silent_udp: socket.socket
+) -> None:
+    """RFC 3261 §19.3: To tags are random; RFC 3581 §4: rport gets the source port and
+    received the source address."""
+    carrier, _ = make_carrier("udp")
+    tags = []
+    for n, method in enumerate(("OPTIONS", "OPTIONS", "SUBSCRIBE")):
+        data = _request(method, carrier.port, branch=f"z9hG4bKtag{n}")
+        response = _ask(silent_udp, data, carrier.port)
+        tags.append(response.to_addr.tag)
+        via = response.top_via
+        assert via.params["rport"] == str(silent_udp.getsockname()[1])
+        assert via.params["received"] == HOST
+    assert len(set(tags)) == 3 and all(tag and len(tag) >= 8 for tag in tags)
+
+
+@pytest.mark.parametrize("leg", [Leg.CALLER, Leg.CALLEE])
+def test_only_the_callee_leg_shows_the_callers_number(
+    make_carrier: MakeCarrier, silent_udp: socket.socket, leg: Leg
+) -> None:
+    port = silent_udp.getsockname()[1]
+    carrier, _ = make_carrier("udp", caller_port=port, callee_port=port, from_user="clicktocall")
+    carrier.dial(dial_request(leg))
+    invite = parse_message(silent_udp.recv(65535))
+    assert isinstance(invite, SipRequest) and invite.method == "INVITE"
+    expected = "clicktocall" if leg is Leg.CALLER else dial_request(leg).caller_id
+    assert invite.from_addr.uri.user == expected

@@ -358,3 +358,16 @@ def test_a_call_rings_for_its_own_timeout_at_most_the_settings() -> None:
         decision = RULES.decide(facts(S.REGISTERED, ring_timeout=own), trig("start"), NOW)
         ring = [t for t in decision.set_timers if t.kind is TimerKind.RINGOUT]
         assert ring == [SetTimer(TimerKind.RINGOUT, NOW + expected, Leg.CALLER)]
+
+
+def test_a_carrier_event_after_the_talk_time_leaves_the_call_to_the_cut() -> None:
+    """A hang-up applied late (held up by a crash) that happened after the cut time does
+    not end the call: the cut, already due, does, with 13."""
+    bridged = facts(S.CALLEE_CONNECTED, callee_answered_at=NOW, duration=30)
+    late = RULES.decide(bridged, trig("caller_hung_up", at=NOW + 31), NOW + 40)
+    assert late.changes is None and not late.move.accepted
+    assert "after the talk time" in late.reason
+    in_time = RULES.decide(bridged, trig("caller_hung_up", at=NOW + 29), NOW + 40)
+    assert in_time.changes is not None and in_time.changes.state is S.CALLER_CLOSED
+    cut = Trigger("cut", 1, NOW + 30, int(Cause.NORMAL_CLEARING), "timer")
+    assert RULES.decide(bridged, cut, NOW + 40).changes.state is S.OUT_OF_CREDITS  # type: ignore[union-attr]

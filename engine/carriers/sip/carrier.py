@@ -30,7 +30,7 @@ from engine.carriers.base import DialRequest, EventSink
 from engine.carriers.dispatch import EventDispatcher
 from engine.carriers.sip import outcome
 from engine.carriers.sip.config import SipSettings
-from engine.carriers.sip.dialog import response_to
+from engine.carriers.sip.dialog import new_tag, response_to
 from engine.carriers.sip.digest import DigestClient
 from engine.carriers.sip.leg import ALLOW, CallLeg
 from engine.carriers.sip.message import SipRequest, SipResponse
@@ -155,7 +155,10 @@ class SipCarrier:
         uri = self.settings.request_uri(request.number, request.national)
         from_user = self.settings.from_user
         presented = request.caller_id.strip()
-        if self.settings.use_caller_id and presented and _USER.match(presented):
+        # Only the callee is shown the caller's number: the caller's own phone would be
+        # shown itself (and a trunk may refuse a call whose From is its To).
+        use_caller_id = self.settings.use_caller_id and request.leg is Leg.CALLEE
+        if use_caller_id and presented and _USER.match(presented):
             from_user = presented
         digest = DigestClient(self.settings.username, self.settings.password, self.settings.realm)
         leg = CallLeg(
@@ -273,15 +276,15 @@ class SipCarrier:
         if leg is not None and leg.dialog is not None and leg.dialog.matches(request):
             leg.handle_request(request, transaction)
         elif request.method == "OPTIONS" and not has_tag:
-            response = response_to(request, 200, "OK", to_tag="options")
+            response = response_to(request, 200, "OK", to_tag=new_tag())
             response.add_header("Allow", ALLOW)
             transaction.respond(response)
         elif has_tag:
             transaction.respond(response_to(request, 481, "Call/Transaction Does Not Exist"))
         elif request.method == "INVITE":
-            transaction.respond(response_to(request, 403, "Forbidden", to_tag="in"))
+            transaction.respond(response_to(request, 403, "Forbidden", to_tag=new_tag()))
         else:
-            response = response_to(request, 405, "Method Not Allowed", to_tag="no")
+            response = response_to(request, 405, "Method Not Allowed", to_tag=new_tag())
             response.add_header("Allow", ALLOW)
             transaction.respond(response)
 

@@ -185,6 +185,16 @@ class SipMessage:
         item = (canonical_name(name), value)
         self.headers.insert(len(self.headers) if index is None else index, item)
 
+    def replace_first_line(self, name: str, value: str) -> None:
+        """Replace the first line of a header in place (the others stay as they are)."""
+        key = canonical_name(name).lower()
+        for i, (n, _) in enumerate(self.headers):
+            if n.lower() == key:
+                self._parsed.clear()
+                self.headers[i] = (n, value)
+                return
+        self.add_header(name, value)
+
     def remove_header(self, name: str) -> None:
         self._parsed.clear()
         key = canonical_name(name).lower()

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from engine.carriers.sip.config import SipSettings
-from engine.carriers.sip.dialog import new_branch, response_to
+from engine.carriers.sip.dialog import new_branch, new_tag, response_to
 from engine.carriers.sip.headers import SipParseError, Uri, parse_uri
 from engine.carriers.sip.message import SipRequest, SipResponse
 from engine.carriers.sip.transaction import ClientTransaction, ServerTransaction, Timers
@@ -246,6 +247,7 @@ class UserAgent:
         if existing is not None:
             existing.retransmitted()
             return
+        stamp_rport(request, remote)
         target = self._reply_target(request, transport, remote)
         transaction = ServerTransaction(
             request,
@@ -269,6 +271,17 @@ class UserAgent:
             return
         transaction.respond(response_to(cancel, 200, "OK"))
         if invite.state == "proceeding":
-            invite.respond(
-                response_to(invite.request, 487, "Request Terminated", to_tag="cancelled")
-            )
+            invite.respond(response_to(invite.request, 487, "Request Terminated", to_tag=new_tag()))
+
+
+_EMPTY_RPORT = re.compile(r";\s*rport\s*(?=;|,|$)", re.IGNORECASE)
+
+
+def stamp_rport(request: SipRequest, remote: Address) -> None:
+    """RFC 3581 §4: a top Via asking for ``rport`` gets the source port as its value and
+    the source address as ``received``; responses copy the Via, so the client learns both."""
+    if request.top_via.params.get("rport", "") is not None:
+        return  # no rport, or one that already has a value
+    head, sep, tail = request.header_lines("Via")[0].partition(",")  # the top Via first
+    stamped = _EMPTY_RPORT.sub(f";received={remote[0]};rport={remote[1]}", head, count=1)
+    request.replace_first_line("Via", stamped + sep + tail)
