@@ -114,6 +114,9 @@ class NotificationSettings(BaseModel):
     # link-local and other non-public addresses (account URLs set by operators always
     # may). Meant for tests and closed networks.
     allow_private_targets: bool = False
+    # Seconds without a 2xx from an account's callback URL after which it is marked
+    # failing: its new notifications are stored, not sent, until they are replayed.
+    failing_after: float = Field(default=432000.0, gt=0)
 
 
 class RetryPolicy(BaseModel):

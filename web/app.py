@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from engine.bootstrap import Service
 from engine.config import Settings
-from web import api, customer_api
+from web import api, customer_api, openapi
 from web.messages import Lang
 from web.observe import init_observe
 from web.ui import init_ui
@@ -32,6 +32,7 @@ def create_app(engine: Service, settings: Settings | None = None) -> Flask:
     app.extensions["callbridge.engine"] = engine
     app.register_blueprint(api.bp)
     app.register_blueprint(customer_api.bp)
+    app.register_blueprint(openapi.bp)
     init_ui(app, engine, settings)
     init_observe(app, engine, settings)
 

@@ -11,6 +11,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Iterator
 from importlib.metadata import version as _dist_version
@@ -31,10 +32,12 @@ from engine.errors import (
     InvalidPhoneNumber,
     StoreUnavailable,
 )
+from engine.service.replay import replay_notifications
 from engine.store import accounts, health
 from engine.store.database import make_engine
 from engine.store.inspect import describe_call
 from engine.store.migrate import upgrade
+from engine.store.unit_of_work import Store
 from web import logs, supervisor
 from web.http_server import make_server, run, stop_within
 from web.ui import cli as ui_cli
@@ -441,7 +444,7 @@ def account_list(as_json: bool) -> None:
     """List accounts."""
     with _db() as db:
         rows = accounts.list_accounts(db)
-    records = [
+    records: list[dict[str, Any]] = [
         {
             "id": a.id,
             "username": a.username,
@@ -450,6 +453,7 @@ def account_list(as_json: bool) -> None:
             "method": a.callback_method.upper(),
             "callback_url": a.callback_url,
             "credit": a.credit_seconds,
+            "callback_failing_at": a.callback_failing_at,
         }
         for a in rows
     ]
@@ -457,9 +461,46 @@ def account_list(as_json: bool) -> None:
         click.echo(json.dumps(records, ensure_ascii=False, indent=2))
         return
     shown = [
-        {**r, "credit": "unlimited" if r["credit"] is None else f"{r['credit']} s"} for r in records
+        {
+            **r,
+            "credit": "unlimited" if r["credit"] is None else f"{r['credit']} s",
+            "callback_failing_at": _failing(r["callback_failing_at"]),
+        }
+        for r in records
     ]
-    _table(["ID", "USERNAME", "STATUS", "LANG", "METHOD", "CALLBACK URL", "CREDIT"], shown)
+    headers = ["ID", "USERNAME", "STATUS", "LANG", "METHOD", "CALLBACK URL", "CREDIT", "CALLBACK"]
+    _table(headers, shown)
+
+
+def _failing(marked_at: float | None) -> str:
+    """The callback column: ``ok``, or when the endpoint was marked failing."""
+    if marked_at is None:
+        return "ok"
+    return "failing since " + time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(marked_at))
+
+
+@account.command("replay")
+@click.argument("username")
+@click.option(
+    "--since",
+    required=True,
+    type=click.FloatRange(min=0),
+    help="Unix time: notifications given up since then are sent again.",
+)
+def account_replay(username: str, since: float) -> None:
+    """Send again, in order per call, the account's notifications given up since
+    --since and those held while its callback was failing; clears the failing mark."""
+    with _db() as db:
+        try:
+            found = accounts.get_account(db, username)
+        except AccountNotFound as exc:
+            raise click.ClickException(str(exc)) from exc
+        store = Store(db)
+        try:
+            count = replay_notifications(store, found.id, since, time.time())
+        finally:
+            store.close()
+    click.echo(f"account {username}: {count} notifications queued again")
 
 
 def _table(headers: list[str], rows: list[dict[str, Any]]) -> None:

@@ -27,6 +27,7 @@ from engine.domain.history import (
 from engine.domain.phone import parse_number
 from engine.errors import CallNotFound, InvalidPhoneNumber, NotInProgress
 from engine.notifications.sender import sign
+from engine.service.replay import replay_notifications
 from engine.store import lookup
 from engine.store.accounts import Account
 from engine.store.lookup import CallFilter, CallRecord, CallRow, NotificationRow
@@ -385,3 +386,33 @@ def receipt(call_id: str) -> Response:
     response.headers["webhook-timestamp"] = str(timestamp)
     response.headers["webhook-signature"] = sign(secret, msg_id, timestamp, body)
     return response
+
+
+@bp.post("/api/v1/notifications/replay")
+def replay() -> Response:
+    """Queue again, in order per call, the account's notifications given up since
+    ``since`` (Unix time) and every one held while its endpoint was marked failing."""
+    data = _body()
+    lang = _lang(data)
+    try:
+        account = _account(data, lang)
+        since = _since(data, lang)
+    except Refusal as exc:
+        return _refused(exc)
+    engine = _engine()
+    count = replay_notifications(
+        engine.store, account.id, since, engine.clock(), engine.calls.wakers.notifications
+    )
+    return answer(
+        200, True, message("replayed", lang, count=count), replayed=count, since=int(since)
+    )
+
+
+def _since(data: dict[str, Any], lang: Lang) -> float:
+    raw = data.get("since")
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        raise Refusal(400, message("missing", lang, name="since"))
+    text = str(raw).strip()
+    if isinstance(raw, bool) or not text.isascii() or not text.isdigit() or len(text) > 12:
+        raise Refusal(400, message("invalid", lang, name="since", reason=reason("unix_time", lang)))
+    return float(text)

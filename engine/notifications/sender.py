@@ -232,7 +232,13 @@ class NotificationSender:
             try:
                 # Concurrent senders' records share a transaction (group commit).
                 self.store.run(
-                    lambda tx: outbox.record_attempt(tx.conn, item, result, next_attempt_at=nxt),
+                    lambda tx: outbox.record_attempt(
+                        tx.conn,
+                        item,
+                        result,
+                        next_attempt_at=nxt,
+                        failing_after=self.settings.failing_after,
+                    ),
                     key=item.call_id,
                 )
                 return

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, bindparam, case, insert, or_, select, update
 from engine.store import registration, timers
 from engine.store.prepared import Prepared, insert_columns
 from engine.store.registration import NewCall
-from engine.store.schema import call, call_event, notification
+from engine.store.schema import account, call, call_event, notification
 from engine.store.states import NotificationState
 
 
@@ -113,6 +113,14 @@ _previous_state = (
     .where(_EARLIER.c.call_id == bindparam("call_id"), _EARLIER.c.seq == bindparam("seq") - 1)
     .scalar_subquery()
 )
+# Held (stored, not sent) while the account's endpoint is marked failing, unless the
+# call has its own callback URL (engine/store/replay.py), and behind a held one.
+_account_failing = (
+    select(account.c.callback_failing_at)
+    .select_from(call.join(account, account.c.id == call.c.account_id))
+    .where(call.c.id == bindparam("call_id"), call.c.callback_url.is_(None))
+    .scalar_subquery()
+)
 _INSERT_NOTIFICATION = Prepared(
     insert(notification).values(
         {
@@ -125,6 +133,9 @@ _INSERT_NOTIFICATION = Prepared(
                 (or_(_previous_state == NotificationState.PENDING.value,
                      _previous_state == NotificationState.QUEUED.value),
                  NotificationState.QUEUED.value),
+                (or_(_previous_state == NotificationState.HELD.value,
+                     _account_failing.is_not(None)),
+                 NotificationState.HELD.value),
                 else_=NotificationState.PENDING.value,
             ),
         }

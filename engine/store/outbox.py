@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, func, insert, select, update
 
+from engine.store import replay
 from engine.store.schema import account, call, notification, notification_attempt
 
 
@@ -35,6 +36,10 @@ class Outgoing:
     # sent to a public address (unless notifications.allow_private_targets).
     customer_url: bool = False
     custom: str | None = None  # the call's custom data, echoed on the notification
+    account_id: int | None = None  # the call's account (None: not read)
+    # When the account's endpoint first failed since its last 2xx, as claimed (None: it
+    # had not, or not read): a 2xx then clears it.
+    failing_since: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,8 @@ def claim_ready(conn: Connection, now: float, limit: int, lease: float) -> list[
             account.c.callback_method,
             account.c.previous_signing_secret,
             account.c.secret_rotated_at,
+            account.c.id.label("account_id"),
+            account.c.callback_failing_since,
             call.c.callback_url.label("call_url"),
             call.c.custom,
         )
@@ -109,6 +116,8 @@ def claim_ready(conn: Connection, now: float, limit: int, lease: float) -> list[
             rotated_at=r.secret_rotated_at,
             customer_url=r.call_url is not None,
             custom=r.custom,
+            account_id=r.account_id,
+            failing_since=r.callback_failing_since,
         )
         for r in rows
     ]
@@ -145,10 +154,14 @@ def record_attempt(
     *,
     next_attempt_at: float | None,
     operator: str | None = None,
+    failing_after: float | None = None,
 ) -> None:
     """Store the attempt; mark the row delivered, re-scheduled, or failed for good.
 
-    ``next_attempt_at`` None after a failure means the schedule is exhausted.
+    ``next_attempt_at`` None after a failure means the schedule is exhausted. With
+    ``failing_after``, an attempt at the account's own URL also keeps the account's
+    endpoint state (engine/store/replay.py): a 2xx clears it, and no 2xx for that long
+    marks it failing.
     """
     conn.execute(
         insert(notification_attempt).values(
@@ -183,6 +196,12 @@ def record_attempt(
     ).rowcount
     if settled and changed:
         promote_next(conn, item.call_id)
+    if failing_after is not None and item.account_id is not None and not item.customer_url:
+        if result.ok:
+            if item.failing_since is not None:
+                replay.endpoint_answered(conn, item.account_id)
+        else:
+            replay.endpoint_failed(conn, item.account_id, result.started_at, failing_after)
 
 
 def promote_next(conn: Connection, call_id: int) -> None:

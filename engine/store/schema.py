@@ -165,7 +165,8 @@ notification = Table(
     Column("cause", Integer, nullable=False),
     Column("event_time", Double, nullable=False),
     # queued (an earlier one of the call is unsettled) | pending (first in the call's
-    # line: claimable once due) | delivered | failed
+    # line: claimable once due) | delivered | failed | held (the account's endpoint is
+    # marked failing: kept until replayed)
     Column("state", String(12), nullable=False),
     Column("tries", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", Double, nullable=False),

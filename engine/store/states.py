@@ -18,6 +18,9 @@ class NotificationState(StrEnum):
     QUEUED = "queued"  # waits in line behind an earlier unsettled one of its call
     DELIVERED = "delivered"
     FAILED = "failed"  # given up after the last retry
+    # Stored, not sent: the account's callback endpoint is marked failing. Sent once the
+    # account's notifications are replayed.
+    HELD = "held"
 
 
 UNSETTLED_NOTIFICATIONS = (NotificationState.PENDING, NotificationState.QUEUED)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from engine.bootstrap import Service as CallbridgeEngine
@@ -22,7 +22,7 @@ from engine.config import Settings
 from engine.domain.events import Leg, LegEvent, LegEventKind
 from engine.domain.rules import Trigger
 from engine.store.accounts import create_account, set_caller_ids
-from engine.store.schema import call, timer
+from engine.store.schema import call, notification, timer
 from engine.timers.worker import TimerWorker
 from tests.support import FakeClock, RecordingCarrier
 from web.app import create_app
@@ -433,3 +433,48 @@ def test_the_receipt_is_signed_the_standard_webhooks_way(api: Api, db: Engine) -
     with pytest.raises(WebhookVerificationError):
         Webhook(secret).verify(tampered, headers)
     assert api.get(f"/api/v1/calls/{call_id}/receipt")[0] == 404  # not acme's
+
+
+# -- POST /api/v1/notifications/replay --------------------------------------------------
+
+
+def test_replay_queues_the_accounts_given_up_notifications_again(api: Api, db: Engine) -> None:
+    mine, theirs = api.place(), api.place(B)
+    api.start(mine)
+    api.start(theirs)
+    with db.begin() as conn:
+        conn.execute(update(notification).values(state="failed", tries=8))
+    since = int(api.clock())
+    status, body = api.post("/api/v1/notifications/replay", since=str(since + 1))
+    assert (status, body["replayed"]) == (200, 0)  # given up before that: left alone
+    status, body = api.post("/api/v1/notifications/replay", since=str(since), lang="tr")
+    assert status == 200 and body["success"] and body["replayed"] == 1
+    assert body["message"] == "Bildirimler Yeniden Gönderiliyor: 1 bildirim yeniden sıraya alındı"
+    with db.connect() as conn:
+        rows = dict(conn.execute(select(notification.c.call_id, notification.c.state)).all())
+    assert rows == {mine: "pending", theirs: "failed"}  # B's are not A's to replay
+
+
+@pytest.mark.parametrize(
+    ("since", "text"),
+    [
+        (None, "Missing Parameter (since)"),
+        ("yesterday", "Invalid Parameter (since): Must be a Unix time"),
+        ("-5", "Invalid Parameter (since): Must be a Unix time"),
+    ],
+)
+def test_replay_bad_input(api: Api, since: str | None, text: str) -> None:
+    data: dict[str, Any] = {} if since is None else {"since": since}
+    status, body = api.post("/api/v1/notifications/replay", A, **data)
+    assert (status, body) == (400, {"success": False, "message": text})
+
+
+def test_replay_needs_credentials(api: Api) -> None:
+    status, body = api.post("/api/v1/notifications/replay", user=None, since="0")
+    assert status == 401 and not body["success"]
+    status, _ = api.post("/api/v1/notifications/replay", user=(A[0], "wrong"), since="0")
+    assert status == 401
+    status, body = api.post(
+        "/api/v1/notifications/replay", user=None, username=A[0], password=A[1], since="0"
+    )
+    assert status == 200 and body["replayed"] == 0
