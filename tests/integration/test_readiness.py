@@ -11,7 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from engine.bootstrap import STALE_AFTER, Service
-from engine.config import Settings
+from engine.config import Settings, StoreSettings
 from engine.store import health
 from engine.store.migrate import upgrade
 from web.app import create_app
@@ -28,7 +28,7 @@ def web_only(tmp_path: Path) -> Iterator[tuple[Service, FlaskClient]]:
     """A web process without workers of its own (the scaled mode's API), on SQLite."""
     url = f"sqlite:///{tmp_path}/cb.db"
     upgrade(url)
-    settings = Settings(data_dir=tmp_path, database_url=url)  # type: ignore[call-arg]
+    settings = Settings(data_dir=tmp_path, database_url=url)
     engine = Service(settings)
     yield engine, create_app(engine).test_client()
     engine.db.dispose()
@@ -36,9 +36,7 @@ def web_only(tmp_path: Path) -> Iterator[tuple[Service, FlaskClient]]:
 
 def test_unreachable_store_is_not_ready(tmp_path: Path) -> None:
     url = f"postgresql://postgres@127.0.0.1:{_closed_port()}/callbridge"
-    settings = Settings(  # type: ignore[call-arg]
-        data_dir=tmp_path, database_url=url, store={"busy_timeout": 2.0}
-    )
+    settings = Settings(data_dir=tmp_path, database_url=url, store=StoreSettings(busy_timeout=2.0))
     engine = Service(settings)
     try:
         answer = create_app(engine).test_client().get("/readyz")
