@@ -4,10 +4,14 @@ the same way (``web.http_server``, the server of ``serve``, same thread count), 
 wrk on the same machine.
 
     python -m bench.registration [--seconds 8] [--rounds 3] [--connections 16]
+                                 [--metrics-off-too]
 
 Needs wrk (Debian package ``wrk``). Prints requests/s of both and the ratio
 (target >= 0.5), rounds interleaved so both see the same machine load. ``serve`` is
 measured afterwards, alone: the calls it accepts keep it busy for a minute.
+
+``--metrics-off-too`` adds the Voice API with ``[metrics] enabled = false`` to the
+interleaved rounds and prints what the metrics cost (target < 5 %).
 """
 
 from __future__ import annotations
@@ -121,6 +125,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=8, help="server threads, both servers")
+    parser.add_argument(
+        "--metrics-off-too", action="store_true", help="also the API with metrics off"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
@@ -129,7 +136,8 @@ def main() -> None:
     script.write_text(LUA)
     api_env = service_env(work / "api", args.threads)  # separate stores: no shared locks
     serve_env = service_env(work / "serve", args.threads)
-    ports = {name: free_port() for name in ("bare", "api", "serve")}
+    names = ["bare", "api", "serve"] + (["api-off"] if args.metrics_off_too else [])
+    ports = {name: free_port() for name in names}
     urls = {name: f"http://127.0.0.1:{port}/api/v1/calls" for name, port in ports.items()}
     rates: dict[str, list[float]] = {name: [] for name in urls}
     # Phase 1, the target: bare and API interleaved. `serve` is not running yet: the calls
@@ -139,6 +147,14 @@ def main() -> None:
         "bare": start_http_server("bench.bare_app:app", ports["bare"], args.threads),
         "api": start_http_server("web.wsgi:app", ports["api"], args.threads, api_env),
     }
+    if args.metrics_off_too:
+        off_env = {
+            **service_env(work / "api-off", args.threads),
+            "CALLBRIDGE_METRICS__ENABLED": "false",
+        }
+        procs["api-off"] = start_http_server(
+            "web.wsgi:app", ports["api-off"], args.threads, off_env
+        )
     try:
         for name in procs:
             wait_up(urls[name], procs[name])
@@ -172,6 +188,13 @@ def main() -> None:
             f"callbridge serve (API + workers + sim, 1 proc): {med['serve']:7.0f} req/s  "
             f"{ratio('serve')}  (every call also runs its whole lifecycle)"
         )
+        if args.metrics_off_too:
+            costs = [1 - on / off for on, off in zip(rates["api"], rates["api-off"], strict=True)]
+            print(
+                f"Voice API, metrics off:                          {med['api-off']:7.0f} req/s  "
+                f"metrics cost {statistics.median(costs):+.1%} "
+                f"(rounds {[f'{c:+.1%}' for c in costs]})  target < 5 %"
+            )
         print(f"SQLite, {args.connections} connections, {args.seconds} s x {args.rounds} rounds")
     finally:
         stop(list(procs.values()))

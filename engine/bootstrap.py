@@ -49,7 +49,7 @@ def build_carrier(
     if settings.carrier.driver == "sip":
         from engine.carriers.sip.carrier import SipCarrier
 
-        return SipCarrier(settings.carrier.sip, clock=clock)
+        return SipCarrier(settings.carrier.sip, clock=clock, observe=metrics.sip_transaction)
     raise ValueError(f"unknown carrier driver {settings.carrier.driver!r}")
 
 

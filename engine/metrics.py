@@ -63,6 +63,17 @@ CARRIER_EVENTS = Counter(
     "Events reported by the carrier, by carrier and kind.",
     ["carrier", "kind"],
 )
+SIP_TRANSACTIONS = Counter(
+    "callbridge_sip_transactions_total",
+    "SIP transactions started, by side (client: requests we sent) and method.",
+    ["side", "method"],
+)
+SIP_RETRANSMISSIONS = Counter(
+    "callbridge_sip_retransmissions_total",
+    "SIP messages sent again (a request not yet answered, or a response repeated), "
+    "by side and the transaction's method.",
+    ["side", "method"],
+)
 STORE_UNAVAILABLE = Counter(
     "callbridge_store_unavailable_total",
     "Times the database could not be reached (locked, busy, disconnected, down).",
@@ -111,6 +122,13 @@ def notification_attempt(result: str, lag: float | None = None) -> None:
 def carrier_event(carrier: str, kind: str) -> None:
     if _enabled:
         CARRIER_EVENTS.labels(carrier, kind).inc()
+
+
+def sip_transaction(what: str, side: str, method: str) -> None:
+    """The SIP stack's observer: ``what`` is "transaction" or "retransmission"."""
+    if _enabled:
+        counter = SIP_TRANSACTIONS if what == "transaction" else SIP_RETRANSMISSIONS
+        counter.labels(side, method).inc()
 
 
 def store_unavailable() -> None:

@@ -284,6 +284,35 @@ def test_account_list_enable_update_and_readable_output(tmp_path: Path) -> None:
     assert "{" not in policy.stdout and "re-dial codes 3, 4" in policy.stdout
 
 
+def test_user_list_has_a_header_row_and_json(tmp_path: Path) -> None:
+    env = {"CALLBRIDGE_DATA_DIR": str(tmp_path / "data")}
+    created = _cli(
+        tmp_path, "account", "create", "--username", "acme", "--password", "correct horse",
+        "--callback-url", "http://127.0.0.1:9/cb", **env,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    empty = _cli(tmp_path, "user", "list", **env).stdout.splitlines()
+    assert empty == ["ID  USERNAME  ROLE  ACCOUNT  STATUS", "(none)"]
+    for args in (("--operator",), ("--account", "acme")):
+        name = "op" if args == ("--operator",) else "alice"
+        made = _cli(
+            tmp_path, "user", "create", "--username", name, "--password", "correct horse",
+            *args, **env,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+    assert _cli(tmp_path, "user", "disable", "alice", **env).returncode == 0
+    listed = _cli(tmp_path, "user", "list", **env).stdout.splitlines()
+    assert listed[0].split() == ["ID", "USERNAME", "ROLE", "ACCOUNT", "STATUS"]
+    assert listed[1].split() == ["1", "op", "operator", "-", "active"]
+    assert listed[2].split() == ["2", "alice", "account", "user", "acme", "disabled"]
+    rows = json.loads(_cli(tmp_path, "user", "list", "--json", **env).stdout)
+    assert rows == [
+        {"id": 1, "username": "op", "role": "operator", "account": None, "status": "active"},
+        {"id": 2, "username": "alice", "role": "account user", "account": "acme",
+         "status": "disabled"},
+    ]  # fmt: skip
+
+
 def test_python_m_runs_the_same_cli(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "web.cli", "--version"],

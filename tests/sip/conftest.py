@@ -9,6 +9,7 @@ import pytest
 
 from engine.carriers.sip.carrier import SipCarrier
 from engine.carriers.sip.config import PrefixRoute, SipSettings
+from engine.carriers.sip.transaction import Observe
 from tests.sip.phones import (
     CALLEE_NUMBER,
     CALLER_NUMBER,
@@ -53,6 +54,7 @@ def make_carrier() -> Iterator[Callable[..., tuple[SipCarrier, EventLog]]]:
         transport: str,
         caller_port: int | None = None,
         callee_port: int | None = None,
+        observe: Observe | None = None,
         **overrides: object,
     ) -> tuple[SipCarrier, EventLog]:
         routes = []
@@ -69,7 +71,7 @@ def make_carrier() -> Iterator[Callable[..., tuple[SipCarrier, EventLog]]]:
             "routes": routes,
         }
         values.update(overrides)
-        carrier = SipCarrier(SipSettings.model_validate(values))
+        carrier = SipCarrier(SipSettings.model_validate(values), observe=observe)
         log = EventLog()
         carrier.start(log)
         carriers.append(carrier)

@@ -54,6 +54,28 @@ def test_timer_b_over_udp_with_retransmissions(
     assert len({parse_message(d).top_via.branch for d in invites}) == 1
 
 
+def test_transactions_and_retransmissions_are_observed(
+    make_carrier: MakeCarrier, silent_udp: socket.socket
+) -> None:
+    seen: list[tuple[str, str, str]] = []
+    port = silent_udp.getsockname()[1]
+    carrier, log = make_carrier(
+        "udp", caller_port=port, t1=0.05, timer_b=1.0, observe=lambda *e: seen.append(e)
+    )
+    carrier.dial(dial_request(Leg.CALLER))
+    log.wait_for(Leg.CALLER, LegEventKind.FAILED, timeout=5)
+    invites = [d for d in _drain(silent_udp) if d.startswith(b"INVITE ")]
+    assert seen.count(("transaction", "client", "INVITE")) == 1
+    assert seen.count(("retransmission", "client", "INVITE")) == len(invites) - 1 >= 3
+    # A request that comes twice: one server transaction, its response repeated once.
+    silent_udp.settimeout(5.0)
+    data = _request("OPTIONS", carrier.port)
+    _ask(silent_udp, data, carrier.port)
+    _ask(silent_udp, data, carrier.port)
+    assert seen.count(("transaction", "server", "OPTIONS")) == 1
+    assert seen.count(("retransmission", "server", "OPTIONS")) == 1
+
+
 def test_timer_b_over_tcp_without_retransmissions(make_carrier: MakeCarrier) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
         server.bind((HOST, 0))

@@ -3,6 +3,7 @@ and three UI users, placing calls and signing in."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -55,8 +56,9 @@ def serve(tmp_path: Path, receiver: Receiver) -> Iterator[Service]:
         name = {"--operator": "op", "acme": "alice", "other": "bob"}[args[-1]]
         made = svc.cli("user", "create", "--username", name, "--password", PASSWORD, *args)
         assert made.returncode == 0, made.stderr
-    listed = svc.cli("user", "list")
-    assert "op\toperator" in listed.stdout and "alice\taccount=acme" in listed.stdout
+    listed = svc.cli("user", "list", "--json")
+    roles = {u["username"]: (u["role"], u["account"]) for u in json.loads(listed.stdout)}
+    assert roles["op"] == ("operator", None) and roles["alice"] == ("account user", "acme")
     svc.start()
     yield svc
     svc.kill(signal.SIGTERM)

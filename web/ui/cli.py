@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 from sqlalchemy import Engine
 
@@ -50,16 +52,31 @@ def user_create(username: str, password: str, operator: bool, account_username: 
 
 
 @user.command("list")
-def user_list() -> None:
+@click.option("--json", "as_json", is_flag=True, help="One JSON array of objects.")
+def user_list(as_json: bool) -> None:
     """List UI users."""
+    from web.cli import _table  # web.cli imports this module
+
     db = _db()
     try:
-        for u in users.list_users(db):
-            kind = "operator" if u.is_operator else f"account={u.account_username}"
-            state = "disabled" if u.disabled else "enabled"
-            click.echo(f"{u.id}\t{u.username}\t{kind}\t{state}")
+        rows = users.list_users(db)
     finally:
         db.dispose()
+    records = [
+        {
+            "id": u.id,
+            "username": u.username,
+            "role": "operator" if u.is_operator else "account user",
+            "account": None if u.is_operator else u.account_username,
+            "status": "disabled" if u.disabled else "active",
+        }
+        for u in rows
+    ]
+    if as_json:
+        click.echo(json.dumps(records, ensure_ascii=False, indent=2))
+        return
+    shown = [{**r, "account": r["account"] or "-"} for r in records]
+    _table(["ID", "USERNAME", "ROLE", "ACCOUNT", "STATUS"], shown)
 
 
 @user.command("disable")

@@ -35,7 +35,7 @@ from engine.carriers.sip.digest import DigestClient
 from engine.carriers.sip.leg import ALLOW, CallLeg
 from engine.carriers.sip.message import SipRequest, SipResponse
 from engine.carriers.sip.sdp import hold_offer, refusing_answer
-from engine.carriers.sip.transaction import ServerTransaction
+from engine.carriers.sip.transaction import Observe, ServerTransaction
 from engine.carriers.sip.useragent import UserAgent
 from engine.domain.events import Leg, LegEvent, LegEventKind
 from engine.errors import CarrierError
@@ -58,10 +58,16 @@ class SipCarrier:
 
     name = "sip"
 
-    def __init__(self, settings: SipSettings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: SipSettings,
+        clock: Callable[[], float] = time.time,
+        observe: Observe | None = None,
+    ) -> None:
+        """``observe`` is told of every SIP transaction and retransmission (metrics)."""
         self.settings = settings
         self._clock = clock
-        self._ua = UserAgent(settings, self)
+        self._ua = UserAgent(settings, self, observe)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._events = EventDispatcher(settings.event_workers, name="sip")

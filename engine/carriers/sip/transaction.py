@@ -21,6 +21,16 @@ log = logging.getLogger(__name__)
 Send = Callable[[bytes], None]
 
 
+Observe = Callable[[str, str, str], None]
+"""Told of each new transaction and each retransmission: ``(what, side, method)`` with
+``what`` "transaction" or "retransmission" and ``side`` "client" or "server" (the owner
+counts them; the stack keeps no counters of its own)."""
+
+
+def _ignore(what: str, side: str, method: str) -> None:
+    pass
+
+
 @dataclass(frozen=True)
 class Timers:
     t1: float = 0.5
@@ -62,8 +72,10 @@ class ClientTransaction(_Timed):
         on_response: Callable[[SipResponse], None],
         on_failure: Callable[[str], None],
         on_terminated: Callable[[ClientTransaction], None],
+        observe: Observe = _ignore,
     ) -> None:
         super().__init__()
+        self._observe = observe
         self.request = request
         self.is_invite = request.method == "INVITE"
         self.branch = request.top_via.branch or ""
@@ -82,6 +94,7 @@ class ClientTransaction(_Timed):
         self._interval = timers.t1
 
     def start(self) -> None:
+        self._observe("transaction", "client", self.request.method)
         self._send(self._data)
         if not self._reliable:
             self._start("retransmit", self._interval, self._retransmit)
@@ -92,6 +105,7 @@ class ClientTransaction(_Timed):
             return
         if self.is_invite and self.state != "calling":
             return  # Timer A only runs in Calling (§17.1.1.2)
+        self._observe("retransmission", "client", self.request.method)
         self._send(self._data)
         if self.is_invite:
             self._interval *= 2
@@ -192,8 +206,11 @@ class ServerTransaction(_Timed):
         reliable: bool,
         timers: Timers,
         on_terminated: Callable[[ServerTransaction], None],
+        observe: Observe = _ignore,
     ) -> None:
         super().__init__()
+        self._observe = observe
+        observe("transaction", "server", request.method)
         self.request = request
         self.is_invite = request.method == "INVITE"
         self._send = send
@@ -224,6 +241,7 @@ class ServerTransaction(_Timed):
     def _retransmit(self) -> None:
         if self.state != "completed" or self._data is None:
             return
+        self._observe("retransmission", "server", self.request.method)
         self._send(self._data)
         self._interval = min(2 * self._interval, self._timers.t2)
         self._start("retransmit", self._interval, self._retransmit)
@@ -231,6 +249,7 @@ class ServerTransaction(_Timed):
     def retransmitted(self) -> None:
         """The request came again: repeat the last response (§17.2.1, §17.2.2)."""
         if self._data is not None and self.state in ("proceeding", "completed"):
+            self._observe("retransmission", "server", self.request.method)
             self._send(self._data)
 
     def acked(self) -> None:

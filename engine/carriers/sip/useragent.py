@@ -20,7 +20,12 @@ from engine.carriers.sip.config import SipSettings
 from engine.carriers.sip.dialog import new_branch, new_tag, response_to
 from engine.carriers.sip.headers import SipParseError, Uri, parse_uri
 from engine.carriers.sip.message import SipRequest, SipResponse
-from engine.carriers.sip.transaction import ClientTransaction, ServerTransaction, Timers
+from engine.carriers.sip.transaction import (
+    ClientTransaction,
+    Observe,
+    ServerTransaction,
+    Timers,
+)
 from engine.carriers.sip.transport import Address, TcpTransport, Transport, UdpTransport
 
 log = logging.getLogger(__name__)
@@ -42,9 +47,12 @@ class Target:
 
 
 class UserAgent:
-    def __init__(self, settings: SipSettings, handler: RequestHandler) -> None:
+    def __init__(
+        self, settings: SipSettings, handler: RequestHandler, observe: Observe | None = None
+    ) -> None:
         self.settings = settings
         self.handler = handler
+        self._observe: Observe = observe or (lambda what, side, method: None)
         self.timers = Timers(
             t1=settings.t1, t2=settings.t2, t4=settings.t4, timeout=settings.invite_timeout
         )
@@ -158,6 +166,7 @@ class UserAgent:
             on_response,
             on_failure,
             self._forget_client,
+            self._observe,
         )
         self._clients[transaction.key] = transaction
         self._targets[transaction.key] = target
@@ -255,6 +264,7 @@ class UserAgent:
             transport.reliable,
             self.timers,
             self._forget_server,
+            self._observe,
         )
         self._servers[key] = transaction
         if request.method == "INVITE":
