@@ -71,14 +71,13 @@ def serve(host: str | None, port: int | None, log_level: str) -> None:
     engine = Service(settings)
     engine.start()
     try:
-        server = make_server(
+        server = make_server(  # binds: a busy port fails here
             create_app(engine),
             host or settings.api.host,
             port if port is not None else settings.api.port,
             settings.api.threads,
         )
-        server.prepare()  # binds: a busy port fails here
-        bound_host, bound_port = server.bind_addr[:2]
+        bound_host, bound_port = server.address
         click.echo(
             f"callbridge listening on http://{bound_host}:{bound_port} "
             f"(store {engine.db.dialect.name}, carrier {engine.carrier.name})",

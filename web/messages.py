@@ -36,6 +36,16 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Idempotency-Key Already Used With Different Parameters",
         "tr": "Idempotency-Key Farklı Parametrelerle Kullanılmış",
     },
+    "uri_too_long": {
+        "en": "URI Too Long: the request line may take at most {kib} KiB",
+        "tr": "URI Çok Uzun: istek satırı en fazla {kib} KiB olabilir",
+    },
+    "headers_too_large": {
+        "en": "Request Header Fields Too Large: the request line and headers may take at "
+        "most {kib} KiB",
+        "tr": "İstek Başlık Alanları Çok Büyük: istek satırı ve başlıklar en fazla {kib} KiB "
+        "olabilir",
+    },
     "internal": {
         "en": "Internal Error: the request was not registered",
         "tr": "İç Hata: istek kaydedilmedi",
