@@ -68,6 +68,7 @@ REASONS: dict[str, dict[str, str]] = {
     "lang": {"en": "Must be en or tr", "tr": "en ya da tr olmalı"},
     "too_large": {"en": "Too long", "tr": "Çok uzun"},
     "single": {"en": "Must be a single value", "tr": "Tek bir değer olmalı"},
+    "not_text": {"en": "Must be valid text", "tr": "Geçerli bir metin olmalı"},
 }
 
 
