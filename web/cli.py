@@ -152,11 +152,14 @@ def account() -> None:
 
 @account.command("create")
 @click.option("--username", required=True)
-@click.option("--password", required=True)
+@ui_cli.password_option()
 @click.option("--callback-url", required=True, help="Where status notifications are sent.")
 @click.option("--lang", type=click.Choice(["en", "tr"]), default="en", show_default=True)
 def account_create(username: str, password: str, callback_url: str, lang: str) -> None:
-    """Create an account; prints its signing secret once."""
+    """Create an account; prints its signing secret once.
+
+    The password must have at least 8 characters.
+    """
     settings = _settings()
     upgrade(settings.url)
     engine = make_engine(settings.url, pool_size=1)
