@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
 from typing import Any, cast
 
@@ -31,6 +32,11 @@ bp = Blueprint("api", __name__)
 _DIGITS = re.compile(r"^[0-9]+$")
 FIELDS = ("username", "password", "caller", "callee", "duration")
 MAX_FIELD = 256
+# Characters no store keeps as text: NUL (PostgreSQL refuses it) and UTF-16 surrogates
+# left alone by a JSON "\ud800" escape (not encodable as UTF-8).
+_UNSAFE = re.compile("[\x00\ud800-\udfff]")
+MAX_STORED_FIELDS = 32  # fields kept with the call (shown in the UI), password aside
+MAX_NAME = 64  # characters of a field's name kept or named in an answer
 
 
 class ApiError(Exception):
@@ -53,21 +59,33 @@ def _engine() -> Service:
 
 
 def _read_body() -> dict[str, Any] | None:
-    """Form fields or a JSON object; None when the body is neither."""
+    """Form fields or a JSON object; None when the body is neither.
+
+    A form field given more than once reads as a list (refused as not a single value).
+    """
     if request.is_json:
-        data = request.get_json(silent=True)
+        try:
+            data = request.get_json(silent=True)
+        except RecursionError:  # nested deeper than the parser goes
+            return None
         return data if isinstance(data, dict) else None
-    fields: dict[str, Any] = request.form.to_dict()
+    fields: dict[str, Any] = {}
+    for key, values in request.form.lists():
+        fields[key] = values[0] if len(values) == 1 else values
     # Tolerate integrations that put the fields in the query string of the POST.
-    for key, value in request.args.items():
-        fields.setdefault(key, value)
+    for key, values in request.args.lists():
+        fields.setdefault(key, values[0] if len(values) == 1 else values)
     return fields
 
 
 def _lang_of(data: dict[str, Any] | None) -> tuple[Lang, bool]:
     """The answer language, and whether the given ``lang`` was valid."""
     raw = (data or {}).get("lang", request.args.get("lang", ""))
-    raw = str(raw).strip().lower() if raw is not None else ""
+    if raw is None:
+        raw = ""
+    if not isinstance(raw, str):
+        return "en", False
+    raw = raw.strip().lower()
     if raw in ("", "en"):
         return "en", True
     if raw == "tr":
@@ -81,10 +99,59 @@ def _text(data: dict[str, Any], name: str, lang: Lang) -> str:
         raise ApiError(400, message("missing", lang, name=name))
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ApiError(400, message("invalid", lang, name=name, reason=reason("single", lang)))
+    if isinstance(value, int) and value.bit_length() > 4 * MAX_FIELD:
+        raise ApiError(400, message("invalid", lang, name=name, reason=reason("too_large", lang)))
     text = str(value).strip()
     if len(text) > MAX_FIELD:
         raise ApiError(400, message("invalid", lang, name=name, reason=reason("too_large", lang)))
+    if _UNSAFE.search(text):
+        raise ApiError(400, message("invalid", lang, name=name, reason=reason("not_text", lang)))
     return text
+
+
+def _check_other_fields(data: dict[str, Any], lang: Lang) -> None:
+    """The fields not read by name: each a single value, and text that can be stored."""
+    for key, value in data.items():
+        if key in FIELDS or key == "lang":
+            continue
+        name = _clean(key)[:MAX_NAME]
+        if isinstance(value, list | dict):
+            raise ApiError(400, message("invalid", lang, name=name, reason=reason("single", lang)))
+        if _UNSAFE.search(key) or (isinstance(value, str) and _UNSAFE.search(value)):
+            raise ApiError(
+                400, message("invalid", lang, name=name, reason=reason("not_text", lang))
+            )
+
+
+def _clean(text: str) -> str:
+    """``text`` with the characters no store keeps replaced by U+FFFD."""
+    return _UNSAFE.sub("\ufffd", text)
+
+
+def _stored(data: dict[str, Any]) -> dict[str, Any]:
+    """The request's fields as kept with the call (shown later in the UI): no password,
+    text cleaned and cut to :data:`MAX_FIELD` characters, numbers that JSON stores
+    everywhere (others as text), at most :data:`MAX_STORED_FIELDS` fields."""
+    kept: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "password":
+            continue
+        if len(kept) >= MAX_STORED_FIELDS:
+            break
+        kept[_clean(key)[:MAX_NAME]] = _storable(value)
+    return kept
+
+
+def _storable(value: Any) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 2**53 else str(value)[:MAX_FIELD]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return _clean(value)[:MAX_FIELD]
+    return None  # lists and objects are refused before
 
 
 def _phone(data: dict[str, Any], name: str, lang: Lang) -> PhoneNumber:
@@ -146,6 +213,8 @@ def register_call() -> Response:
         duration = _duration(data, lang)
         if not lang_ok:
             raise ApiError(400, message("invalid", lang, name="lang", reason=reason("lang", lang)))
+        key = _idempotency_key(data, lang)
+        _check_other_fields(data, lang)
         engine = _engine()
         account = engine.credentials.verify(username, password)
         if account is None:
@@ -154,9 +223,8 @@ def register_call() -> Response:
             options = call_options.parse(data, account, engine.settings, lang)
         except call_options.OptionRefused as exc:
             raise ApiError(400, exc.text) from None
-        received = {k: v for k, v in data.items() if k != "password"}
+        received = _stored(data)
         received["remote_addr"] = request.remote_addr
-        key = _idempotency_key(data, lang)
         fingerprint = (caller.e164, callee.e164, duration, lang)
         outcome = engine.register_call(
             CallRequest(
@@ -196,12 +264,21 @@ def _idempotency_key(data: dict[str, Any], lang: Lang) -> str | None:
     raw = request.headers.get("Idempotency-Key") or data.get("idempotency_key")
     if raw is None or raw == "":
         return None
+
+    def refused(why: str) -> ApiError:
+        return ApiError(
+            400, message("invalid", lang, name="Idempotency-Key", reason=reason(why, lang))
+        )
+
+    if isinstance(raw, bool) or not isinstance(raw, str | int):
+        raise refused("single")
+    if isinstance(raw, int) and raw.bit_length() > 4 * 255:
+        raise refused("too_large")
     key = str(raw).strip()
     if not key or len(key) > 255:
-        raise ApiError(
-            400,
-            message("invalid", lang, name="Idempotency-Key", reason=reason("too_large", lang)),
-        )
+        raise refused("too_large")
+    if _UNSAFE.search(key):
+        raise refused("not_text")
     return key
 
 

@@ -307,13 +307,12 @@ def serve(
         raise _store_failure(settings, exc) from exc
     reason = ["the server stopped"]
     try:
-        server = make_server(create_app(engine), host, port, settings.api.threads)
         try:
-            server.prepare()  # binds: a port taken since the check fails here
+            server = make_server(create_app(engine), host, port, settings.api.threads)  # binds
         except OSError as exc:
             raise _StartFailure(f"cannot listen on {host}:{port}: {_first_line(exc)}") from exc
         _serve_metrics(settings, host)
-        bound_host, bound_port = server.bind_addr[:2]
+        bound_host, bound_port = server.address
         click.echo(
             f"callbridge listening on http://{bound_host}:{bound_port} "
             f"(store {engine.db.dialect.name}, carrier {engine.carrier.name})",
@@ -409,7 +408,7 @@ def account() -> None:
 
 @account.command("create")
 @click.option("--username", required=True, help="1 to 64 characters.")
-@click.option("--password", required=True, help=f"The API password: {accounts.PASSWORD_RULES}.")
+@ui_cli.password_option()
 @click.option("--callback-url", required=True, help="Where status notifications are sent.")
 @click.option("--lang", type=click.Choice(["en", "tr"]), default="en", show_default=True)
 @click.option(
@@ -422,7 +421,10 @@ def account() -> None:
 def account_create(
     username: str, password: str, callback_url: str, lang: str, callback_method: str
 ) -> None:
-    """Create an account (and the database if there is none); prints its signing secret once."""
+    """Create an account (and the database if there is none); prints its signing secret once.
+
+    The password must have at least 8 characters.
+    """
     settings = _settings()
     _upgrade(settings)
     engine = make_engine(settings.url, pool_size=1)

@@ -59,6 +59,16 @@ MESSAGES: dict[str, dict[str, str]] = {
         "tr": "Bildirimler Yeniden Gönderiliyor: {count} bildirim yeniden sıraya alındı",
     },
     "contract": {"en": "API Contract", "tr": "API Sözleşmesi"},
+    "uri_too_long": {
+        "en": "URI Too Long: the request line may take at most {kib} KiB",
+        "tr": "URI Çok Uzun: istek satırı en fazla {kib} KiB olabilir",
+    },
+    "headers_too_large": {
+        "en": "Request Header Fields Too Large: the request line and headers may take at "
+        "most {kib} KiB",
+        "tr": "İstek Başlık Alanları Çok Büyük: istek satırı ve başlıklar en fazla {kib} KiB "
+        "olabilir",
+    },
     "internal": {
         "en": "Internal Error: the request was not registered",
         "tr": "İç Hata: istek kaydedilmedi",
@@ -93,6 +103,7 @@ REASONS: dict[str, dict[str, str]] = {
     "unix_time": {"en": "Must be a Unix time", "tr": "Unix zamanı olmalı"},
     "cursor": {"en": "Not a cursor this API gave", "tr": "Bu API'nin verdiği bir imleç değil"},
     "limit": {"en": "Must be between 1 and {max}", "tr": "1 ile {max} arasında olmalı"},
+    "not_text": {"en": "Must be valid text", "tr": "Geçerli bir metin olmalı"},
 }
 
 

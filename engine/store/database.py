@@ -45,7 +45,7 @@ def make_engine(
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _make_data_dir(Path(path).parent)
         on_file = bool(path) and path != ":memory:" and "mode=memory" not in path
         engine = create_engine(
             url,
@@ -72,6 +72,8 @@ def make_engine(
             if on_file:  # routine checkpoints run off the commit path (store/checkpoint.py)
                 cur.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")
             cur.close()
+            if on_file:
+                secure_sqlite_files(path)
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
@@ -99,6 +101,26 @@ def make_engine(
     _BUSY_TIMEOUTS[engine] = busy_timeout
     _ping_when_idle(engine)
     return engine
+
+
+def _make_data_dir(directory: Path) -> None:
+    """Create the database's directory, if missing, for its owner only (0700)."""
+    if not directory.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        directory.chmod(0o700)
+
+
+def secure_sqlite_files(path: str | os.PathLike[str]) -> None:
+    """Make a SQLite database and its ``-wal`` and ``-shm`` files its owner's only (0600).
+
+    SQLite creates the database file with the process's umask and the ``-wal`` and
+    ``-shm`` files with the database file's mode, so the ones it creates later (the WAL
+    is removed when the last connection closes) follow.
+    """
+    for name in (f"{path}", f"{path}-wal", f"{path}-shm"):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            if os.stat(name).st_mode & 0o777 != 0o600:
+                os.chmod(name, 0o600)
 
 
 PING_AFTER_IDLE = 1.0  # seconds a pooled connection may rest before it is checked

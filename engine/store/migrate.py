@@ -7,6 +7,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from engine.store.database import secure_sqlite_files
+
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
@@ -22,3 +24,5 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at ``url`` to ``revision``."""
     command.upgrade(alembic_config(url), revision)
+    if url.startswith("sqlite") and "///" in url:
+        secure_sqlite_files(url.split("///", 1)[1])

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 from sqlalchemy import Engine
 
 from engine import errors
@@ -13,6 +16,48 @@ from engine.errors import AccountNotFound
 from engine.store import users
 from engine.store.database import make_engine
 from engine.store.migrate import upgrade
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+PASSWORD_ENV = "CALLBRIDGE_PASSWORD"
+PASSWORD_HELP = (
+    "At least 8 characters. Asked for (twice, not shown) when not given; or set "
+    f"{PASSWORD_ENV}. Given here, it is seen by other users of the machine (ps) and "
+    "kept in the shell's history: a warning says so."
+)
+
+
+def password_option() -> Callable[[F], F]:
+    """``--password``: read from a prompt (hidden, asked twice) or ``CALLBRIDGE_PASSWORD``;
+    still accepted as an argument, with a warning on stderr."""
+    return click.option(
+        "--password",
+        prompt=True,
+        hide_input=True,
+        confirmation_prompt=True,
+        envvar=PASSWORD_ENV,
+        show_envvar=True,
+        help=PASSWORD_HELP,
+        callback=_checked_password,
+    )
+
+
+MIN_PASSWORD = 8
+
+
+def _checked_password(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """At least :data:`MIN_PASSWORD` characters (a prompt asks again); a warning on stderr
+    when the password was given as an argument."""
+    if len(value) < MIN_PASSWORD:
+        raise click.BadParameter(f"must have at least {MIN_PASSWORD} characters")
+    if param.name and ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE:
+        click.echo(
+            f"warning: a password given as an argument is seen by other users of the "
+            f"machine and kept in the shell's history; leave --password out to be asked "
+            f"for it, or set {PASSWORD_ENV}",
+            err=True,
+        )
+    return value
 
 
 def _db() -> Engine:
@@ -31,11 +76,14 @@ def user() -> None:
 
 @user.command("create")
 @click.option("--username", required=True)
-@click.option("--password", required=True)
+@password_option()
 @click.option("--operator", is_flag=True, help="Sees every account's calls, manages users.")
 @click.option("--account", "account_username", help="The account whose calls the user sees.")
 def user_create(username: str, password: str, operator: bool, account_username: str | None) -> None:
-    """Create a UI user: an operator, or a user of one account."""
+    """Create a UI user: an operator, or a user of one account.
+
+    The password must have at least 8 characters.
+    """
     if operator == (account_username is not None):
         raise click.UsageError("give exactly one of --operator or --account ACCOUNT_USERNAME")
     db = _db()
