@@ -54,7 +54,8 @@ class DialRequest:
 class DialledLeg:
     """A leg the engine dialled whose call is still in progress (dialling or talking).
 
-    ``dialled_at`` is when the carrier was told to dial it; ``applied`` holds the
+    ``dialled_at`` is when the carrier was told to dial it (or, for a dial the engine
+    decided but had not sent yet, when it was due); ``applied`` holds the
     triggers of this leg's carrier events that the engine has already accepted (e.g.
     ``callee_answered``): what a rebuilt leg must not report again.
     """
@@ -62,6 +63,7 @@ class DialledLeg:
     request: DialRequest
     dialled_at: float
     applied: frozenset[str]
+    callee: DialRequest | None = None  # a caller leg's callee, dialled once it answers
 
 
 class DialledLegs(Protocol):

@@ -82,6 +82,9 @@ class SimCarrier:
         self._live: set[tuple[int, int, Leg]] = set()  # legs still on the network
         # (call, attempt) -> when its caller answered, for answers applied late by resume()
         self._caught_up: dict[tuple[int, int], float] = {}
+        self._callees: dict[tuple[int, int], DialRequest] = {}  # callees of resumed callers
+        # Legs placed by resume() whose dial the engine may still send: ignored then.
+        self._resumed: set[tuple[int, int, Leg]] = set()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._events = EventDispatcher(EVENT_WORKERS, name="sim")
@@ -97,6 +100,11 @@ class SimCarrier:
         self._thread.start()
 
     def dial(self, request: DialRequest) -> None:
+        with self._cond:
+            key = (request.call_id, request.attempt, request.leg)
+            if key in self._resumed:
+                self._resumed.discard(key)
+                return  # resumed after a restart already: the phone rings once
         dialled_at = None
         if request.leg is Leg.CALLEE:
             # The callee of a call whose caller answered while no process ran: the
@@ -117,6 +125,10 @@ class SimCarrier:
         legs = self.legs.in_flight()
         for leg in legs:
             self._place(leg.request, leg.dialled_at, leg.applied)
+            with self._cond:
+                self._resumed.add((leg.request.call_id, leg.request.attempt, leg.request.leg))
+                if leg.callee is not None:
+                    self._callees[(leg.request.call_id, leg.request.attempt)] = leg.callee
         if legs:
             log.info("sim: %d legs in flight resumed", len(legs))
         if sink is not None:
@@ -137,8 +149,17 @@ class SimCarrier:
             try:
                 sink(event)
                 if event.leg is Leg.CALLER and event.kind is LegEventKind.ANSWERED:
+                    # The engine dials the callee now; the network saw it dialled at the
+                    # answer, so its events are placed from there, among the overdue ones.
+                    key = (event.call_id, event.attempt)
                     with self._cond:
-                        self._caught_up[(event.call_id, event.attempt)] = event.at
+                        callee = self._callees.pop(key, None)
+                        if callee is None:
+                            self._caught_up[key] = event.at
+                    if callee is not None:
+                        self._place(callee, event.at, frozenset())
+                        with self._cond:
+                            self._resumed.add((callee.call_id, callee.attempt, callee.leg))
             except StoreUnavailable:
                 self._events.submit(event)  # retried there; the rest follow in order
                 with self._cond:

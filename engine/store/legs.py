@@ -1,7 +1,8 @@
 """What the store knows of the legs in flight, for a carrier that restarts.
 
 The DIAL timer rows record when each leg was dialled (the command ran when its timer
-was marked done) and the call row holds the numbers; the audit trail says which of the
+was marked done; a dial still pending was due when the engine decided it) and the call
+row holds the numbers; the audit trail says which of the
 leg's carrier events the engine has already accepted. :func:`dialled_legs` reads them
 for every call still dialling or talking; :class:`StoreDialledLegs` is the
 ``DialledLegs`` interface (engine/carriers/base.py) a carrier is given at construction.
@@ -45,7 +46,11 @@ def dialled_legs(tx: Tx) -> list[DialledLeg]:
                     timer.c.call_id == call.c.id,
                     timer.c.attempt == call.c.attempt,
                     timer.c.kind == str(TimerKind.DIAL),
-                    timer.c.state == TimerState.DONE.value,
+                    # Done: the carrier was told; pending or running: the engine decided
+                    # the dial and the process died before it was sent.
+                    timer.c.state.in_(
+                        [TimerState.DONE.value, TimerState.PENDING.value, TimerState.RUNNING.value]
+                    ),
                 ),
             )
         )
@@ -79,7 +84,12 @@ def dialled_legs(tx: Tx) -> list[DialledLeg]:
         prefix = f"{leg.value}_"
         done = frozenset(t for t in applied[(row.id, row.attempt)] if t.startswith(prefix))
         dialled_at = row.fired_at if row.fired_at is not None else row.due_at
-        legs.append(DialledLeg(request, float(dialled_at), done))
+        callee = None
+        if leg is Leg.CALLER:
+            callee = DialRequest(
+                row.id, row.attempt, Leg.CALLEE, row.callee, row.callee_national, row.caller
+            )
+        legs.append(DialledLeg(request, float(dialled_at), done, callee))
     return legs
 
 
