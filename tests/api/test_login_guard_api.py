@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from engine.bootstrap import Service as CallbridgeEngine
-from engine.config import Settings
+from engine.config import ApiSettings, Settings
 from engine.store.accounts import create_account
 from tests.support import FakeClock
 from web.app import create_app
@@ -31,7 +31,7 @@ LIMIT = 3
 def service(db: Engine, db_url: str) -> Iterator[tuple[FlaskClient, CallbridgeEngine, FakeClock]]:
     create_account(db, "acme", "correct horse", "http://127.0.0.1:9/cb")
     clock = FakeClock()
-    settings = Settings(database_url=db_url, api={"login_attempts": LIMIT, "login_window": 60})
+    settings = Settings(database_url=db_url, api=ApiSettings(login_attempts=LIMIT, login_window=60))
     engine = CallbridgeEngine(settings, db=db, clock=clock)
     with create_app(engine).test_client() as c:
         yield c, engine, clock
