@@ -25,6 +25,7 @@ from engine.notifications.http import WebhookClient
 from engine.notifications.sender import NotificationSender
 from engine.service.calls import CallRequest, CallService, Refused, Registered, Wakers
 from engine.service.credentials import CredentialChecker
+from engine.service.guard import LoginGuard
 from engine.store import health
 from engine.store.database import make_engine
 from engine.store.legs import StoreDialledLegs
@@ -98,7 +99,15 @@ class Service:
             queue_limit=settings.limits.queue_limit,
             wakers=self._wakers,
         )
-        self.credentials = CredentialChecker(self.store)
+        self.credentials = CredentialChecker(
+            self.store,
+            guard=LoginGuard(
+                self.store,
+                limit=settings.api.login_attempts,
+                window=settings.api.login_window,
+                clock=clock,
+            ),
+        )
         self._carrier = carrier
         self._http_client = http_client
         self._scheduler: Any = None

@@ -203,6 +203,8 @@ class ApiSettings(BaseModel):
     threads: int = Field(default=8, ge=1)
     default_region: str = "TR"
     max_duration: int = Field(default=7200, ge=1)
+    login_attempts: int = Field(default=10, ge=1)  # failed logins per username / address
+    login_window: float = Field(default=300.0, gt=0)  # seconds
 
     @field_validator("default_region")
     @classmethod

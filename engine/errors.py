@@ -82,3 +82,14 @@ class ConfigError(CallbridgeError, ValueError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+class LoginLocked(CallbridgeError):
+    """Too many failed logins for this username or client address (the API answers 429).
+
+    ``retry_after`` is the whole number of seconds until the window ends.
+    """
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed logins; retry in {retry_after} s")
+        self.retry_after = retry_after

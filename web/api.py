@@ -18,7 +18,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from engine.bootstrap import Service
 from engine.domain.phone import PhoneNumber, parse_number
 from engine.domain.rules import Refusal
-from engine.errors import InvalidPhoneNumber, StoreUnavailable
+from engine.errors import InvalidPhoneNumber, LoginLocked, StoreUnavailable
 from engine.service.calls import CallRequest, Refused
 from web import call_options
 from web.messages import Lang, message, reason
@@ -216,7 +216,10 @@ def register_call() -> Response:
         key = _idempotency_key(data, lang)
         _check_other_fields(data, lang)
         engine = _engine()
-        account = engine.credentials.verify(username, password)
+        try:
+            account = engine.credentials.verify(username, password, request.remote_addr)
+        except LoginLocked as exc:
+            return locked(exc, lang)
         if account is None:
             raise ApiError(401, message("bad_user", lang))
         try:  # the optional fields: custom, callback_url, caller_id, ring_timeout
@@ -247,6 +250,13 @@ def register_call() -> Response:
     if isinstance(outcome, Refused):
         return _refused(outcome, lang)
     return answer(200, True, message("received", lang), id=outcome.id)
+
+
+def locked(exc: LoginLocked, lang: Lang) -> Response:
+    """429 for a username or client address with too many failed logins."""
+    response = answer(429, False, message("login_locked", lang, seconds=exc.retry_after))
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _refused(refused: Refused, lang: Lang) -> Response:

@@ -25,7 +25,7 @@ from engine.domain.history import (
     talk_seconds,
 )
 from engine.domain.phone import parse_number
-from engine.errors import CallNotFound, InvalidPhoneNumber, NotInProgress
+from engine.errors import CallNotFound, InvalidPhoneNumber, LoginLocked, NotInProgress
 from engine.notifications.sender import sign
 from engine.service.replay import replay_notifications
 from engine.store import lookup
@@ -52,10 +52,11 @@ DELIVERY = {
 class Refusal(Exception):
     """An answer with ``success: false``."""
 
-    def __init__(self, status: int, text: str) -> None:
+    def __init__(self, status: int, text: str, retry_after: int | None = None) -> None:
         super().__init__(text)
         self.status = status
         self.text = text
+        self.retry_after = retry_after
 
 
 def _engine() -> Service:
@@ -93,7 +94,11 @@ def _account(data: dict[str, Any], lang: Lang) -> Account:
             username, password = user, pw
     if not username or password is None or len(username) > 256 or len(password) > 256:
         raise Refusal(401, message("bad_user", lang))
-    account = _engine().credentials.verify(username, password)
+    try:
+        account = _engine().credentials.verify(username, password, request.remote_addr)
+    except LoginLocked as exc:
+        text = message("login_locked", lang, seconds=exc.retry_after)
+        raise Refusal(429, text, exc.retry_after) from None
     if account is None:
         raise Refusal(401, message("bad_user", lang))
     return account
@@ -103,6 +108,8 @@ def _refused(exc: Refusal) -> Response:
     response = answer(exc.status, False, exc.text)
     if exc.status == 401:
         response.headers["WWW-Authenticate"] = 'Basic realm="callbridge"'
+    if exc.retry_after is not None:
+        response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
 

@@ -31,6 +31,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Too Many Requests: {waiting} calls of this account are already waiting",
         "tr": "Çok Fazla İstek: bu hesabın bekleyen {waiting} araması var",
     },
+    "login_locked": {
+        "en": "Too Many Failed Logins: try again in {seconds} seconds",
+        "tr": "Çok Fazla Başarısız Giriş: {seconds} saniye sonra yeniden deneyin",
+    },
     "no_credit": {"en": "Insufficient Credit", "tr": "Yetersiz Kredi"},
     "idempotency": {
         "en": "Idempotency-Key Already Used With Different Parameters",

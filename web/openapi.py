@@ -33,6 +33,10 @@ _REFUSED = {
     "400": _answer("A missing or invalid parameter, named in the message."),
     "401": _answer("No or wrong credentials."),
     "404": _answer("No such call of this account."),
+    "429": _answer(
+        "Too many failed logins for this username or client address; retry after the"
+        " Retry-After header's seconds."
+    ),
     "503": _answer("The store is unavailable; retry shortly."),
 }
 _LANG = {

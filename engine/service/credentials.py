@@ -8,6 +8,10 @@ hash verifies against the same hash again, so the deliberately slow hash runs on
 hash under a per-process random key: the plain password is never kept. Failures are
 never cached, and at most ``max_hashing`` argon2 checks run at once, so a storm of
 wrong passwords cannot take every core from the other customers.
+
+With a :class:`~engine.service.guard.LoginGuard`, a username or client address with too
+many failed logins is refused with :class:`~engine.errors.LoginLocked` before any argon2
+runs, and every argon2 check is counted against the limit first.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ from collections import OrderedDict
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from engine.service.guard import Keys, LoginGuard
 from engine.store import accounts
 from engine.store.accounts import Account
-from engine.store.unit_of_work import Store
+from engine.store.unit_of_work import Store, Tx
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
@@ -32,8 +37,9 @@ VERDICTS_KEPT = 10_000
 
 
 class CredentialChecker:
-    def __init__(self, store: Store, max_hashing: int = 2) -> None:
+    def __init__(self, store: Store, max_hashing: int = 2, guard: LoginGuard | None = None) -> None:
         self._store = store
+        self._guard = guard
         self._key = secrets.token_bytes(32)
         self._verified: OrderedDict[bytes, None] = OrderedDict()
         self._lock = threading.Lock()
@@ -41,10 +47,23 @@ class CredentialChecker:
         self._checks: dict[bytes, threading.Lock] = {}
         self.hashes = 0  # argon2 verifications run (tests read it)
 
-    def verify(self, username: str, password: str) -> Account | None:
-        """The account if the pair is right and the account enabled, else None."""
-        found = self._store.read(lambda tx: accounts.for_login(tx, username))
+    def verify(self, username: str, password: str, address: str | None = None) -> Account | None:
+        """The account if the pair is right and the account enabled, else None.
+
+        Raises LoginLocked, without running argon2, when the guard counts too many failed
+        logins for ``username`` or for the client ``address``.
+        """
+        guard = self._guard
+        keys = guard.keys(username, address) if guard is not None else None
+
+        def read(tx: Tx) -> tuple[Account, str] | None:
+            if guard is not None and keys is not None:
+                guard.check(tx, keys)
+            return accounts.for_login(tx, username)
+
+        found = self._store.read(read)
         if found is None:
+            self._take(keys)
             self._hash(_DUMMY_HASH, password)  # the same cost whether or not the user exists
             return None
         account, stored = found
@@ -56,10 +75,17 @@ class CredentialChecker:
         if not self._known(key):
             with self._check_lock(key):  # one argon2 run per pair, however many wait
                 if not self._known(key):
+                    self._take(keys)
                     if not self._hash(stored, password):
                         return None
                     self._remember(key)
+                    if guard is not None and keys is not None:
+                        guard.succeeded(keys)
         return None if account.disabled else account
+
+    def _take(self, keys: Keys | None) -> None:
+        if self._guard is not None and keys is not None:
+            self._guard.take(keys)
 
     def _known(self, key: bytes) -> bool:
         with self._lock:

@@ -234,3 +234,14 @@ worker_heartbeat = Table(
     Column("role", String(16), nullable=False),  # timers | notifications
     Column("beat_at", Double, nullable=False),
 )
+
+# Failed Voice API logins per key ("user:<username>" or "addr:<client address>"): when
+# the current window began and how many failed in it. Counting and checking is one
+# statement (INSERT ... ON CONFLICT DO UPDATE ... RETURNING), shared by every process.
+api_login_guard = Table(
+    "api_login_guard",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("window_start", Double, nullable=False),
+    Column("failures", Integer, nullable=False),
+)
