@@ -6,7 +6,7 @@ checked against the limit in one statement (INSERT ... ON CONFLICT DO UPDATE ...
 RETURNING) before argon2 runs, so concurrent guesses cannot all pass the check before
 any of them is recorded.
 
-Revision ID: 0011_api_guard
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-02 08:00:00.000000
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011_api_guard"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
