@@ -54,8 +54,8 @@ def answer(status: int, success: bool, text: str, **extra: Any) -> Response:
     return response
 
 
-def _engine() -> Service:
-    return cast(Service, current_app.extensions["callbridge.engine"])
+def _service() -> Service:
+    return cast(Service, current_app.extensions["callbridge.service"])
 
 
 def _read_body() -> dict[str, Any] | None:
@@ -215,21 +215,21 @@ def register_call() -> Response:
             raise ApiError(400, message("invalid", lang, name="lang", reason=reason("lang", lang)))
         key = _idempotency_key(data, lang)
         _check_other_fields(data, lang)
-        engine = _engine()
+        service = _service()
         try:
-            account = engine.credentials.verify(username, password, request.remote_addr)
+            account = service.credentials.verify(username, password, request.remote_addr)
         except LoginLocked as exc:
             return locked(exc, lang)
         if account is None:
             raise ApiError(401, message("bad_user", lang))
         try:  # the optional fields: custom, callback_url, caller_id, ring_timeout
-            options = call_options.parse(data, account, engine.settings, lang)
+            options = call_options.parse(data, account, service.settings, lang)
         except call_options.OptionRefused as exc:
             raise ApiError(400, exc.text) from None
         received = _stored(data)
         received["remote_addr"] = request.remote_addr
         fingerprint = (caller.e164, callee.e164, duration, lang)
-        outcome = engine.register_call(
+        outcome = service.register_call(
             CallRequest(
                 account_id=account.id,
                 caller=caller,

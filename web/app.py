@@ -17,9 +17,9 @@ from web.ui import init_ui
 log = logging.getLogger("callbridge.web")
 
 
-def create_app(engine: Service, settings: Settings | None = None) -> Flask:
-    """Build the web app around an engine (which the caller starts and stops)."""
-    settings = settings or engine.settings
+def create_app(service: Service, settings: Settings | None = None) -> Flask:
+    """Build the web app around a service (which the caller starts and stops)."""
+    settings = settings or service.settings
     app = Flask(__name__)
     app.config.update(
         CALLBRIDGE_REGION=settings.api.default_region,
@@ -29,12 +29,12 @@ def create_app(engine: Service, settings: Settings | None = None) -> Flask:
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["callbridge.engine"] = engine
+    app.extensions["callbridge.service"] = service
     app.register_blueprint(api.bp)
     app.register_blueprint(customer_api.bp)
     app.register_blueprint(openapi.bp)
-    init_ui(app, engine, settings)
-    init_observe(app, engine, settings)
+    init_ui(app, service, settings)
+    init_observe(app, service, settings)
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -120,7 +120,9 @@ def _check_data_dir(settings: Settings) -> None:
         return
     where = settings.data_dir
     try:
-        where.mkdir(parents=True, exist_ok=True)
+        if not where.exists():
+            where.mkdir(parents=True, exist_ok=True)
+            where.chmod(0o700)  # it will hold the secrets and password hashes
         probe = where / f".write-test-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
@@ -299,30 +301,30 @@ def serve(
         _check_port(host, settings.metrics.port)
     _upgrade(settings)
     log.info("callbridge %s starting: %s", _version(), _where(settings))
-    engine = Service(settings)
+    service = Service(settings)
     try:
-        engine.start()
+        service.start()
     except StoreUnavailable as exc:
-        engine.stop()
+        service.stop()
         raise _store_failure(settings, exc) from exc
     reason = ["the server stopped"]
     try:
         try:
-            server = make_server(create_app(engine), host, port, settings.api.threads)  # binds
+            server = make_server(create_app(service), host, port, settings.api.threads)  # binds
         except OSError as exc:
             raise _StartFailure(f"cannot listen on {host}:{port}: {_first_line(exc)}") from exc
         _serve_metrics(settings, host)
         bound_host, bound_port = server.address
         click.echo(
             f"callbridge listening on http://{bound_host}:{bound_port} "
-            f"(store {engine.db.dialect.name}, carrier {engine.carrier.name})",
+            f"(store {service.db.dialect.name}, carrier {service.carrier.name})",
             err=True,
         )
         run(server, on_signal=lambda sig: reason.__setitem__(0, SIGNAL_NAMES.get(sig, str(sig))))
     finally:
         log.info("callbridge stopping: %s", reason[0])
-        engine.stop()
-        engine.db.dispose()
+        service.stop()
+        service.db.dispose()
         log.info("callbridge stopped")
 
 
@@ -352,7 +354,7 @@ def _serve_metrics(settings: Settings, host: str) -> None:
     "child process per role.",
 )
 def worker(log_level: str | None, log_format: str | None, role: str, one_process: bool) -> None:
-    """Run the engine without the web app (timers, notifications, carrier).
+    """Run the service without the web app (timers, notifications, carrier).
 
     On PostgreSQL, --role all runs each role in a child process of its own, so that
     notification traffic cannot delay timers. Stops on SIGTERM or Ctrl-C.
@@ -366,8 +368,8 @@ def worker(log_level: str | None, log_format: str | None, role: str, one_process
         click.echo("callbridge worker running (timers + notifications processes)", err=True)
         sys.exit(supervisor.supervise(log_level or settings.log.level))
     log.info("callbridge %s worker (%s) starting: %s", _version(), role, _where(settings))
-    engine = Service(settings)
-    engine.start(timers=role in ("all", "timers"), notifications=role in ("all", "notifications"))
+    service = Service(settings)
+    service.start(timers=role in ("all", "timers"), notifications=role in ("all", "notifications"))
     if settings.metrics.enabled and settings.metrics.port:
         _serve_metrics(settings, settings.api.host)
     done = threading.Event()
@@ -380,10 +382,10 @@ def worker(log_level: str | None, log_format: str | None, role: str, one_process
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    click.echo(f"callbridge worker running ({role}, store {engine.db.dialect.name})", err=True)
+    click.echo(f"callbridge worker running ({role}, store {service.db.dialect.name})", err=True)
     done.wait()
     log.info("callbridge worker (%s) stopping: %s", role, reason[0])
-    engine.stop()
+    service.stop()
     log.info("callbridge worker (%s) stopped", role)
 
 

@@ -59,8 +59,8 @@ class Refusal(Exception):
         self.retry_after = retry_after
 
 
-def _engine() -> Service:
-    return cast(Service, current_app.extensions["callbridge.engine"])
+def _service() -> Service:
+    return cast(Service, current_app.extensions["callbridge.service"])
 
 
 def _body() -> dict[str, Any]:
@@ -95,7 +95,7 @@ def _account(data: dict[str, Any], lang: Lang) -> Account:
     if not username or password is None or len(username) > 256 or len(password) > 256:
         raise Refusal(401, message("bad_user", lang))
     try:
-        account = _engine().credentials.verify(username, password, request.remote_addr)
+        account = _service().credentials.verify(username, password, request.remote_addr)
     except LoginLocked as exc:
         text = message("login_locked", lang, seconds=exc.retry_after)
         raise Refusal(429, text, exc.retry_after) from None
@@ -191,13 +191,13 @@ def get_call(call_id: str) -> Response:
         record = _find(account, call_id, lang)
     except Refusal as exc:
         return _refused(exc)
-    engine = _engine()
-    return answer(200, True, message("call_found", lang), call=call_object(record, engine.clock()))
+    service = _service()
+    return answer(200, True, message("call_found", lang), call=call_object(record, service.clock()))
 
 
 def _find(account: Account, call_id: str, lang: Lang) -> CallRecord:
     number = _call_id(call_id, lang)
-    record = _engine().store.read(lambda tx: lookup.find_call(tx, account.id, number))
+    record = _service().store.read(lambda tx: lookup.find_call(tx, account.id, number))
     if record is None:
         raise Refusal(404, message("call_not_found", lang))
     return record
@@ -217,11 +217,11 @@ def list_calls() -> Response:
         where, limit = _filters(lang)
     except Refusal as exc:
         return _refused(exc)
-    engine = _engine()
-    rows = engine.store.read(lambda tx: lookup.list_calls(tx, account.id, where, limit + 1))
+    service = _service()
+    rows = service.store.read(lambda tx: lookup.list_calls(tx, account.id, where, limit + 1))
     more = len(rows) > limit
     rows = rows[:limit]
-    now = engine.clock()
+    now = service.clock()
     return answer(
         200,
         True,
@@ -287,7 +287,7 @@ def hang_up(call_id: str) -> Response:
     try:
         account = _account(data, lang)
         number = _call_id(call_id, lang)
-        decision = _engine().calls.hang_up(
+        decision = _service().calls.hang_up(
             number, account.username, source="api", account_id=account.id
         )
     except Refusal as exc:
@@ -308,7 +308,7 @@ def extend(call_id: str) -> Response:
         account = _account(data, lang)
         number = _call_id(call_id, lang)
         duration = _duration(data, lang)
-        decision = _engine().calls.extend(number, duration, source="api", account_id=account.id)
+        decision = _service().calls.extend(number, duration, source="api", account_id=account.id)
     except Refusal as exc:
         return _refused(exc)
     except CallNotFound:
@@ -356,8 +356,8 @@ def receipt(call_id: str) -> Response:
         record = _find(account, call_id, lang)
     except Refusal as exc:
         return _refused(exc)
-    engine = _engine()
-    now = engine.clock()
+    service = _service()
+    now = service.clock()
     found = call_object(record, now)
     document = {
         "id": found["id"],
@@ -385,7 +385,7 @@ def receipt(call_id: str) -> Response:
         ensure_ascii=False,
         separators=(",", ":"),
     ).encode()
-    secret = engine.store.read(lambda tx: lookup.signing_secret(tx, account.id))
+    secret = service.store.read(lambda tx: lookup.signing_secret(tx, account.id))
     msg_id = f"rcpt_{record.call.id}_{len(record.notifications)}"
     timestamp = int(now)
     response = Response(body, status=200, mimetype="application/json")
@@ -406,9 +406,9 @@ def replay() -> Response:
         since = _since(data, lang)
     except Refusal as exc:
         return _refused(exc)
-    engine = _engine()
+    service = _service()
     count = replay_notifications(
-        engine.store, account.id, since, engine.clock(), engine.calls.wakers.notifications
+        service.store, account.id, since, service.clock(), service.calls.wakers.notifications
     )
     return answer(
         200, True, message("replayed", lang, count=count), replayed=count, since=int(since)

@@ -1,6 +1,6 @@
 """What an operator watches: ``GET /metrics``, request latency, ``GET /readyz``.
 
-Registered by ``create_app``; the metrics themselves live in engine/metrics.py.
+Registered by ``create_app``; the metrics themselves live in service/metrics.py.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from engine.bootstrap import Service
 from engine.config import Settings
 
 
-def init_observe(app: Flask, engine: Service, settings: Settings) -> None:
+def init_observe(app: Flask, service: Service, settings: Settings) -> None:
     """Request latency and ``/metrics`` (unless switched off or on a port of their own),
     and ``/readyz``."""
     if settings.metrics.enabled:
@@ -25,7 +25,7 @@ def init_observe(app: Flask, engine: Service, settings: Settings) -> None:
 
     @app.get("/readyz")
     def readyz() -> Response:
-        problems = engine.readiness()
+        problems = service.readiness()
         if problems:
             return Response(
                 "not ready: " + "; ".join(problems) + "\n", status=503, mimetype="text/plain"

@@ -1,4 +1,4 @@
-"""WSGI entry point for the scaled mode: the Voice API only, no engine workers.
+"""WSGI entry point for the scaled mode: the Voice API only, no service workers.
 
     gunicorn -w 4 -k gthread 'web.wsgi:app'
     python -m web.http_server web.wsgi:app --port 8080   # the server of `serve`
@@ -13,5 +13,5 @@ from engine.bootstrap import Service
 from engine.config import load_settings
 from web.app import create_app
 
-engine = Service(load_settings())
-app = create_app(engine)
+service = Service(load_settings())
+app = create_app(service)

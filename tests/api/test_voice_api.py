@@ -174,7 +174,7 @@ def test_bad_credentials(client: FlaskClient, lang: str, message: str, who: dict
 
 def test_disabled_account_is_refused(client: FlaskClient, db: Engine) -> None:
     set_disabled(db, "acme")
-    client.application.extensions["callbridge.engine"].credentials.forget()
+    client.application.extensions["callbridge.service"].credentials.forget()
     assert post(client)[0] == 401
 
 
@@ -236,7 +236,7 @@ def test_credentials_are_cached_not_rehashed(client: FlaskClient) -> None:
     for _ in range(20):
         assert post(client)[0] == 200
     per_request = (time.perf_counter() - t0) / 20
-    checker = client.application.extensions["callbridge.engine"].credentials
+    checker = client.application.extensions["callbridge.service"].credentials
     assert checker.hashes == 1
     assert per_request < 1.0  # a sanity bound only; speed is measured in bench/
 
@@ -300,7 +300,7 @@ def test_over_the_queue_bound_is_429(client: FlaskClient, db: Engine, lang: str,
     from engine.store.accounts import set_limits
 
     set_limits(db, "acme", max_concurrent=1, queue_limit=2)
-    client.application.extensions["callbridge.engine"].credentials.forget()
+    client.application.extensions["callbridge.service"].credentials.forget()
     assert post(client)[0] == 200
     assert post(client)[0] == 200
     response = client.post(URL, data={**GOOD, "lang": lang})
@@ -316,5 +316,5 @@ def test_no_credit_is_402(client: FlaskClient, db: Engine, lang: str, text: str)
     from engine.store.accounts import set_limits
 
     set_limits(db, "acme", credit_seconds=0)
-    client.application.extensions["callbridge.engine"].credentials.forget()
+    client.application.extensions["callbridge.service"].credentials.forget()
     assert post(client, lang=lang) == (402, {"success": False, "message": text})

@@ -12,7 +12,7 @@ from engine.store.users import UiUser
 
 
 def engine() -> Service:
-    return current_app.extensions["callbridge.engine"]
+    return current_app.extensions["callbridge.service"]
 
 
 def db() -> SqlEngine:
