@@ -79,7 +79,26 @@ def test_review_a_call_end_to_end(
     # open the call: timeline, notifications, diagram
     rows.first.locator("a").first.click()
     page.wait_for_url(re.compile(rf"/ui/calls/{answered}$"))
-    assert "12 CALLEE_CLOSED" in page.get_by_test_id("call-state").inner_text()
+    assert "12 Callee hung up" in page.get_by_test_id("call-state").inner_text()
+    timeline = page.get_by_test_id("timeline").inner_text()
+    for trigger in ("start", "caller_answered", "callee_answered", "callee_hung_up"):
+        assert trigger in timeline
+    diagram = page.get_by_test_id("diagram")  # drawn on the server: there at once
+    assert diagram.locator(".current").count() == 1  # this call's end state
+    assert diagram.locator(".edge.taken").count() >= 3  # 0 -> 1 -> 2 -> its end
+    assert "all delivered" in page.get_by_test_id("sent").inner_text()
+    if (d := shots()) is not None:
+        page.screenshot(path=str(d / "call.png"), full_page=True)
+
+    with page.expect_download() as dl:
+        page.get_by_test_id("export-csv").click()
+    exported = list(csv.DictReader(io.StringIO(Path(dl.value.path()).read_text())))
+    assert [r["id"] for r in exported] == [str(answered)]
+
+    # open the call: timeline, notifications, diagram
+    rows.first.locator("a").first.click()
+    page.wait_for_url(re.compile(rf"/ui/calls/{answered}$"))
+    assert "12 Callee hung up" in page.get_by_test_id("call-state").inner_text()
     timeline = page.get_by_test_id("timeline").inner_text()
     for trigger in ("start", "caller_answered", "callee_answered", "callee_hung_up"):
         assert trigger in timeline

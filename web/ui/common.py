@@ -11,8 +11,9 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from engine.domain.codes import StatusCode
-from web.ui.i18n import LANGS, current_lang, translate
+from web.ui.i18n import LANGS, current_lang, fmt_number, translate
 from web.ui.identity import login_manager
+from web.ui.outcome import cause_name, code_label
 from web.ui.timefmt import fmt_seconds, fmt_time, viewer_zone
 
 csrf = CSRFProtect()
@@ -89,6 +90,9 @@ def install_template_helpers(app: Flask) -> None:
     app.add_template_filter(fmt_time, "when")
     app.add_template_filter(fmt_seconds, "secs")
     app.add_template_filter(code_name, "code_name")
+    app.add_template_filter(code_label, "code_label")
+    app.add_template_filter(cause_name, "cause_name")
+    app.add_template_filter(fmt_number, "num")
     app.add_template_filter(combine_args, "combine_args")
     app.context_processor(_globals)
 

@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import request
+from flask import has_request_context, request, session
 
 UTC = ZoneInfo("UTC")
 
@@ -32,12 +32,16 @@ def fmt_time(ts: float | None, zone: ZoneInfo | None = None, *, millis: bool = T
 
 
 def fmt_seconds(value: float | None) -> str:
+    """``42.0 s``, ``3 min 12 s`` (``42,0 sn``, ``3 dk 12 sn`` in Turkish)."""
     if value is None:
         return ""
+    turkish = has_request_context() and session.get("lang") == "tr"
+    sec, mins = ("sn", "dk") if turkish else ("s", "min")
     if value < 60:
-        return f"{value:.1f} s"
+        text = f"{value:.1f}"
+        return f"{text.replace('.', ',') if turkish else text} {sec}"
     minutes, seconds = divmod(round(value), 60)
-    return f"{minutes} min {seconds:02d} s"
+    return f"{minutes} {mins} {seconds:02d} {sec}"
 
 
 def day_start(day: date, zone: ZoneInfo, *, next_day: bool = False) -> float | None:
