@@ -12,6 +12,7 @@ from flask import Flask, session
 from engine.domain.codes import StatusCode as S
 from engine.domain.machine import TRANSITIONS
 from web.ui.diagram import state_svg
+from web.ui.legs import per_attempt, who_ended
 from web.ui.outcome import cause_name, delivery_summary, outcome_sentence
 
 T0 = 1_790_000_000.0
@@ -151,3 +152,23 @@ def test_diagram_is_drawn_from_the_machine_with_the_path() -> None:
     )
     assert svg.count("edge taken") == 4  # start, caller_answered, callee_answered, cut
     assert len(svg) < 20_000
+
+
+def test_two_lanes_per_attempt(ctx: Flask) -> None:
+    events = [
+        ev(S.REGISTERED, S.CALLS_STARTING, "start", 0),
+        {**ev(S.CALLS_STARTING, S.CALLS_STARTING, "caller_ringing", 1)},
+        ev(S.CALLS_STARTING, S.CALLER_CONNECTED, "caller_answered", 3),
+        {**ev(S.CALLER_CONNECTED, S.CALLER_CONNECTED, "callee_ringing", 4)},
+        ev(S.CALLER_CONNECTED, S.CALLEE_CONNECTED, "callee_answered", 8),
+        ev(S.CALLEE_CONNECTED, S.CALLEE_CLOSED, "callee_hung_up", 50, reason="BYE"),
+    ]
+    [only] = per_attempt(events, T0 + 60)
+    caller, callee = only.legs.caller, only.legs.callee
+    assert (caller.dialled_at, caller.ringing_at, caller.answered_at) == (T0, T0 + 1, T0 + 3)
+    assert (callee.dialled_at, callee.answered_at, callee.ended_at) == (T0 + 3, T0 + 8, T0 + 50)
+    assert callee.ended_by == "callee" and who_ended(callee.ended_by) == "the callee"
+    svg = only.svg
+    assert svg.startswith("<svg") and svg.count('class="seg talk"') == 2
+    assert svg.count('class="seg ring"') == 2 and svg.count('class="hangup"') == 2
+    assert "Caller" in svg and "Callee" in svg and "talking 42.0 s" in svg

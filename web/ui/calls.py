@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, url_for
@@ -21,6 +22,7 @@ from web.ui.diagram import path_of, state_svg
 from web.ui.filters import current_filter
 from web.ui.history import durations, inspect_notifications, known_id, load_call, redact
 from web.ui.i18n import translate
+from web.ui.legs import per_attempt
 from web.ui.outcome import delivery_summary, outcome_sentence
 from web.ui.queries import ACTIVE_STATES, Page, account_choices, counts_by_code
 from web.ui.queries import list_calls as query_calls
@@ -67,6 +69,7 @@ def detail(call_id: int) -> Any:
         request_json=json.dumps(redact(found["request"]), indent=2, ensure_ascii=False),
         diagram=Markup(state_svg(history["events"], found["state"])),
         outcome=outcome_sentence(found, history["events"]),
+        legs=per_attempt(history["events"], time.time()),
         sent=delivery_summary(history["notifications"]),
         inspected=inspect_notifications(history["notifications"], engine().settings),
         path=path_of(history["events"]),

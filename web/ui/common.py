@@ -13,6 +13,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from engine.domain.codes import StatusCode
 from web.ui.i18n import LANGS, current_lang, fmt_number, translate
 from web.ui.identity import login_manager
+from web.ui.legs import who_ended
 from web.ui.outcome import cause_name, code_label
 from web.ui.timefmt import fmt_seconds, fmt_time, viewer_zone
 
@@ -93,6 +94,7 @@ def install_template_helpers(app: Flask) -> None:
     app.add_template_filter(code_label, "code_label")
     app.add_template_filter(cause_name, "cause_name")
     app.add_template_filter(fmt_number, "num")
+    app.add_template_filter(who_ended, "who_ended")
     app.add_template_filter(combine_args, "combine_args")
     app.context_processor(_globals)
 

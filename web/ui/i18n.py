@@ -226,6 +226,21 @@ TR: dict[str, str] = {
     "queued: waiting behind #{seq}, sent once it is settled": (
         "sırada: #{seq} bildiriminin arkasında bekliyor, o sonuçlanınca gönderilecek"
     ),
+    "Legs": "Bacaklar",
+    "Dialled": "Arandı",
+    "Ringing": "Çaldı",
+    "Answered": "Yanıtlandı",
+    "Ended by": "Bitiren",
+    "SIP status": "SIP durumu",
+    "dialling": "aranıyor",
+    "ringing": "çalıyor",
+    "talking": "konuşuluyor",
+    "the caller": "arayan",
+    "the callee": "aranan",
+    "the talk-time limit": "konuşma süresi sınırı",
+    "the customer (API)": "müşteri (API)",
+    "an operator": "bir operatör",
+    "the network": "şebeke",
 }
 
 
