@@ -242,6 +242,39 @@ TR: dict[str, str] = {
     "the customer (API)": "müşteri (API)",
     "an operator": "bir operatör",
     "the network": "şebeke",
+    # Stored words: event sources, timer kinds and states.
+    "carrier": "operatör şebekesi",
+    "timer": "zamanlayıcı",
+    "api": "API",
+    "operator": "operatör",
+    "start": "başlat",
+    "dial": "ara",
+    "ringout": "çalma süresi doldu",
+    "watchdog": "bekçi",
+    "cut": "kes",
+    "hangup": "kapat",
+    "redial": "yeniden ara",
+    "done": "tamamlandı",
+    "running": "çalışıyor",
+    "cancelled": "iptal edildi",
+    "recorded": "kaydedildi",
+    "{0} not allowed in {1}": "{1} durumunda {0} izinli değil",
+    "hung up by operator {0}": "{0} adlı operatör kapattı",
+    "hung up by the customer {0} (API)": "müşteri {0} kapattı (API)",
+    "notification #{0} (code {1}) sent by operator {2}: {3}, delivered": (
+        "#{0} bildirimi (kod {1}) operatör {2} tarafından gönderildi: {3}, iletildi"
+    ),
+    "notification #{0} (code {1}) sent by operator {2}: {3}, failed": (
+        "#{0} bildirimi (kod {1}) operatör {2} tarafından gönderildi: {3}, başarısız"
+    ),
+    "most talk time {0} s": "en uzun konuşma süresi {0} sn",
+    "No such choice.": "Böyle bir seçenek yok.",
+    "Any": "Hepsi",
+    "not all delivered": "hepsi iletilmemiş",
+    "notifications failing": "bildirimler başarısız",
+    "account's endpoint failing": "hesabın uç noktası başarısız",
+    "delivery tries": "gönderim denemesi",
+    "calls ended": "biten arama",
 }
 
 

@@ -35,6 +35,8 @@ class CallFilter:
     since: float | None = None  # created_at >= since
     until: float | None = None  # created_at < until
     region: str = "TR"
+    delivery: str = ""  # "" | "undelivered" | "failing": the call's notifications
+    endpoint: str = ""  # "" | "failing": the account's callback endpoint
     numbers: tuple[str, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:
@@ -72,6 +74,22 @@ def conditions(f: CallFilter, scope: int | None) -> list[ColumnElement[bool]]:
         where.append(or_(*legs))
     if f.call_id is not None:
         where.append(call.c.id == f.call_id)
+    if f.delivery:
+        unsettled = notification.c.state.in_(("pending", "queued"))
+        wanted = (
+            unsettled
+            if f.delivery == "undelivered"
+            else or_(notification.c.state == "failed", and_(unsettled, notification.c.tries > 0))
+        )
+        where.append(
+            select(notification.c.id).where(notification.c.call_id == call.c.id, wanted).exists()
+        )
+    if f.endpoint == "failing":
+        where.append(
+            call.c.account_id.in_(
+                select(account.c.id).where(account.c.callback_failing_since.is_not(None))
+            )
+        )
     if f.since is not None:
         where.append(call.c.created_at >= f.since)
     if f.until is not None:

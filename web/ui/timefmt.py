@@ -31,6 +31,22 @@ def fmt_time(ts: float | None, zone: ZoneInfo | None = None, *, millis: bool = T
     return f"{text}.{dt.microsecond // 1000:03d}" if millis else text
 
 
+def fmt_local_time(ts: float | None, *, millis: bool = True) -> str:
+    """What pages show: ``2026-11-27 13:04:05.123``, or ``27.11.2026 13:04:05,123`` for a
+    Turkish viewer (tr-TR), in the viewer's zone."""
+    text = fmt_time(ts, millis=millis)
+    if not text or not (has_request_context() and session.get("lang") == "tr"):
+        return text
+    day, clock = text.split(" ")
+    y, m, d = day.split("-")
+    return f"{d}.{m}.{y} {clock.replace('.', ',')}"
+
+
+def fmt_clock(ts: float) -> str:
+    """``14:05`` in the viewer's zone."""
+    return datetime.fromtimestamp(ts, viewer_zone()).strftime("%H:%M")
+
+
 def fmt_seconds(value: float | None) -> str:
     """``42.0 s``, ``3 min 12 s`` (``42,0 sn``, ``3 dk 12 sn`` in Turkish)."""
     if value is None:
