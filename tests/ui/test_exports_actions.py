@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, select, update
@@ -23,15 +25,27 @@ from tests.ui.conftest import Seeded, csrf_token
 
 
 def test_list_csv(as_operator: FlaskClient, seeded: Seeded) -> None:
-    response = as_operator.get("/ui/calls.csv?number=5320000001")
+    as_operator.set_cookie("tz", "Europe/Istanbul")
+    response = as_operator.get("/ui/calls.csv?number=5320000001&code=12")
     assert response.mimetype == "text/csv"
-    assert "attachment" in response.headers["Content-Disposition"]
+    today = datetime.now(ZoneInfo("Europe/Istanbul")).date().isoformat()
+    assert response.headers["Content-Disposition"] == (
+        f'attachment; filename="calls_code-12_number-5320000001_{today}.csv"'
+    )
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert len(rows) == 1
     row = rows[0]
     assert row["id"] == str(seeded.acme_calls[0]) and row["account"] == "acme"
     assert (row["caller"], row["state"], row["desc"]) == ("+905320000001", "12", "CALLEE_CLOSED")
     assert float(row["talk_seconds"]) == 42.0
+    assert row["charged_seconds"] == "0"  # no credit limit on this account
+    created = float(row["created_at_epoch"])
+    assert row["created_at"] == datetime.fromtimestamp(
+        created, ZoneInfo("Europe/Istanbul")
+    ).isoformat(timespec="milliseconds")
+    assert row["created_at"].endswith("+03:00")
+    assert float(row["ended_at_epoch"]) - float(row["callee_answered_at_epoch"]) == 42.0
+    assert datetime.fromisoformat(row["ended_at"]).timestamp() == float(row["ended_at_epoch"])
 
 
 def test_list_json_is_streamed_and_complete(as_operator: FlaskClient, seeded: Seeded) -> None:

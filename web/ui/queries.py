@@ -112,6 +112,7 @@ LIST_COLUMNS = (
     call.c.caller_answered_at,
     call.c.callee_answered_at,
     call.c.ended_at,
+    call.c.charged_seconds,
 )
 
 
