@@ -1,8 +1,8 @@
 """The UI in a real browser (Playwright + Debian's Chromium) against `callbridge serve`.
 
 Marked ``browser`` (and ``slow``). Skipped only when /usr/bin/chromium is missing outside
-CI; in CI (CI=true) a missing browser fails. Set CALLBRIDGE_SCREENSHOTS=docs/screenshots
-to refresh the documentation's screenshots.
+CI; in CI (CI=true) a missing browser fails. The documentation's screenshots come from
+tests/ui/test_call_page.py (CALLBRIDGE_SCREENSHOTS=docs/screenshots).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,11 +34,6 @@ def browser() -> Iterator[Any]:
     yield from launch()
 
 
-def shots() -> Path | None:
-    target = os.environ.get("CALLBRIDGE_SCREENSHOTS")
-    return Path(target) if target else None
-
-
 def test_review_a_call_end_to_end(
     served: Service, receiver: Receiver, browser: Any, tmp_path: Path
 ) -> None:
@@ -58,9 +52,6 @@ def test_review_a_call_end_to_end(
     table = page.get_by_test_id("calls-table")
     assert table.locator(f"tr[data-call-id='{theirs}']").count() == 1
     assert page.locator("header .muted").inner_text() == "Europe/Istanbul"  # browser zone
-    if (d := shots()) is not None:
-        d.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(d / "calls.png"), full_page=True)
 
     # filter by number in national form
     page.fill("input[name=number]", "0532 000 00 12")
@@ -87,8 +78,6 @@ def test_review_a_call_end_to_end(
     assert diagram.locator(".current").count() == 1  # this call's end state
     assert diagram.locator(".edge.taken").count() >= 3  # 0 -> 1 -> 2 -> its end
     assert "all delivered" in page.get_by_test_id("sent").inner_text()
-    if (d := shots()) is not None:
-        page.screenshot(path=str(d / "call.png"), full_page=True)
 
     with page.expect_download() as dl:
         page.get_by_test_id("export-csv").click()
@@ -106,8 +95,6 @@ def test_review_a_call_end_to_end(
     page.wait_for_selector("#diagram[data-rendered='1']", timeout=15000)
     assert diagram.locator("svg").count() == 1
     assert page.locator("#diagram svg .current").count() >= 1  # this call's end state
-    if (d := shots()) is not None:
-        page.screenshot(path=str(d / "call.png"), full_page=True)
 
     # re-send the first notification and see the new attempt
     before = len(receiver.hits)
@@ -129,8 +116,6 @@ def test_review_a_call_end_to_end(
 
     page.goto(served.url + "/ui/dashboard")
     assert page.get_by_test_id("calls-chart").locator("svg rect").count() > 0
-    if (d := shots()) is not None:
-        page.screenshot(path=str(d / "dashboard.png"), full_page=True)
 
     # Turkish, then sign out
     page.get_by_test_id("lang-tr").click()

@@ -4,6 +4,7 @@ now" delivering in order, and the first load's weight (every resource) under 1 M
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +33,12 @@ def served(tmp_path: Path, receiver: Receiver) -> Iterator[Service]:
 @pytest.fixture
 def browser() -> Iterator[Any]:
     yield from launch()
+
+
+def shots() -> Path | None:
+    """Where to save screenshots (``CALLBRIDGE_SCREENSHOTS``), or None."""
+    target = os.environ.get("CALLBRIDGE_SCREENSHOTS")
+    return Path(target) if target else None
 
 
 def until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
@@ -101,6 +108,14 @@ def test_outcome_inspector_and_retry_now(
     assert receiver.url in inspector
     assert int(page.get_by_test_id("retries-left-1").inner_text()) >= 1
     assert "waiting behind #1" in page.get_by_test_id("next-try-2").inner_text()
+    if (d := shots()) is not None:
+        d.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(d / f"call-{size}.png"), full_page=True)
+        page.goto(served.url + "/ui/?delivery=undelivered")
+        page.screenshot(path=str(d / f"calls-{size}.png"), full_page=True)
+        page.goto(served.url + "/ui/dashboard")
+        page.screenshot(path=str(d / f"dashboard-{size}.png"), full_page=True)
+        page.goto(served.url + f"/ui/calls/{busy}")
     if size == "phone":
         scroll, inner = page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
         assert scroll <= inner
