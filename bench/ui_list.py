@@ -114,6 +114,8 @@ def fill(db: SqlEngine, n: int) -> float:
     finally:
         raw.close()
     with db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        # One account whose callback endpoint is failing (its calls: 1 in ACCOUNTS).
+        conn.execute(text("UPDATE account SET callback_failing_since = 1 WHERE id = 5"))
         conn.execute(text("VACUUM ANALYZE" if db.dialect.name == "postgresql" else "ANALYZE"))
     return time.perf_counter() - t0
 
@@ -137,6 +139,9 @@ def measure(db: SqlEngine, url: str, repeat: int) -> list[tuple[str, float]]:
         ("filter: number (national form)", "/ui/?number=0532{num}"),
         ("filter: in progress", "/ui/?state=active"),
         ("filter: call id", "/ui/?id=123456"),
+        ("filter: notifications undelivered", "/ui/?delivery=undelivered"),
+        ("filter: notifications failing", "/ui/?delivery=failing"),
+        ("filter: account's endpoint failing", "/ui/?callbacks=failing"),
     ]
     day = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 10 * 86400))
     num = "0100000"

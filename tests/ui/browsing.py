@@ -40,12 +40,12 @@ BROWSER = [
 ]
 
 
-def serve(tmp_path: Path, receiver: Receiver) -> Iterator[Service]:
-    """`callbridge serve` on SQLite: accounts acme and other; users op (operator), alice
-    (acme) and bob (other)."""
+def serve(tmp_path: Path, receiver: Receiver, config: str = SIM_RULES) -> Iterator[Service]:
+    """`callbridge serve` on SQLite (with ``config``): accounts acme and other; users op
+    (operator), alice (acme) and bob (other)."""
     url = f"sqlite:///{tmp_path / 'callbridge.db'}"
     upgrade(url)
-    svc = Service(tmp_path, url, SIM_RULES)
+    svc = Service(tmp_path, url, config)
     for name in ("acme", "other"):
         made = svc.cli(
             "account", "create", "--username", name, "--password", "correct horse",

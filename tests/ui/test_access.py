@@ -51,7 +51,7 @@ def test_account_user_cannot_open_another_accounts_call(
 def test_account_user_cannot_act_or_manage(as_alice: FlaskClient, seeded: Seeded) -> None:
     page = as_alice.get(f"/ui/calls/{seeded.acme_calls[2]}").get_data(as_text=True)
     token = csrf_token(page)
-    assert 'data-testid="hangup"' not in page and "resend-1" not in page
+    assert 'data-testid="hangup"' not in page and "retry-now" not in page
     hang = as_alice.post(f"/ui/calls/{seeded.acme_calls[2]}/hangup", data={"csrf_token": token})
     assert hang.status_code == 404
     assert as_alice.get("/ui/users").status_code == 404

@@ -5,26 +5,47 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, select, update
 
 from engine.domain.codes import StatusCode as S
-from engine.store.schema import account, call, call_event, notification_attempt, timer
+from engine.store.schema import (
+    account,
+    call,
+    call_event,
+    notification,
+    notification_attempt,
+    timer,
+)
 from tests.support import Receiver
 from tests.ui.conftest import Seeded, csrf_token
 
 
 def test_list_csv(as_operator: FlaskClient, seeded: Seeded) -> None:
-    response = as_operator.get("/ui/calls.csv?number=5320000001")
+    as_operator.set_cookie("tz", "Europe/Istanbul")
+    response = as_operator.get("/ui/calls.csv?number=5320000001&code=12")
     assert response.mimetype == "text/csv"
-    assert "attachment" in response.headers["Content-Disposition"]
+    today = datetime.now(ZoneInfo("Europe/Istanbul")).date().isoformat()
+    assert response.headers["Content-Disposition"] == (
+        f'attachment; filename="calls_code-12_number-5320000001_{today}.csv"'
+    )
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert len(rows) == 1
     row = rows[0]
     assert row["id"] == str(seeded.acme_calls[0]) and row["account"] == "acme"
     assert (row["caller"], row["state"], row["desc"]) == ("+905320000001", "12", "CALLEE_CLOSED")
     assert float(row["talk_seconds"]) == 42.0
+    assert row["charged_seconds"] == "0"  # no credit limit on this account
+    created = float(row["created_at_epoch"])
+    assert row["created_at"] == datetime.fromtimestamp(
+        created, ZoneInfo("Europe/Istanbul")
+    ).isoformat(timespec="milliseconds")
+    assert row["created_at"].endswith("+03:00")
+    assert float(row["ended_at_epoch"]) - float(row["callee_answered_at_epoch"]) == 42.0
+    assert datetime.fromisoformat(row["ended_at"]).timestamp() == float(row["ended_at_epoch"])
 
 
 def test_list_json_is_streamed_and_complete(as_operator: FlaskClient, seeded: Seeded) -> None:
@@ -55,7 +76,10 @@ def test_call_history_exports(as_operator: FlaskClient, seeded: Seeded) -> None:
 def test_call_page_shows_history(as_operator: FlaskClient, seeded: Seeded) -> None:
     page = as_operator.get(f"/ui/calls/{seeded.acme_calls[0]}").get_data(as_text=True)
     assert "caller_busy not allowed in CALLEE_CONNECTED" in page
-    assert "stateDiagram-v2" in page and "class CALLEE_CLOSED current" in page
+    assert '<svg xmlns="http://www.w3.org/2000/svg"' in page and "mermaid" not in page
+    assert 'class="state current" data-state="CALLEE_CLOSED"' in page
+    assert 'data-testid="outcome">Talked 42.0 s; the callee hung up.<' in page
+    assert "16 Normal clearing" in page
     assert 'data-testid="talk-1">42.0 s<' in page
     assert "•••" in page and '"k"' not in page
 
@@ -93,49 +117,78 @@ def test_hang_up(as_operator: FlaskClient, seeded: Seeded, db: Engine) -> None:
     assert "nothing to hang up" in as_operator.get(f"/ui/calls/{c3}").get_data(as_text=True)
 
 
-def test_resend_notification(
+def _retry(client: FlaskClient, call_id: int) -> str:
+    token = csrf_token(client.get(f"/ui/calls/{call_id}").get_data(as_text=True))
+    response = client.post(f"/ui/calls/{call_id}/retry", data={"csrf_token": token})
+    assert response.status_code == 302
+    return client.get(f"/ui/calls/{call_id}").get_data(as_text=True)
+
+
+def _audit(db: Engine, call_id: int) -> list[dict[str, object]]:
+    with db.connect() as conn:
+        return [
+            dict(r)
+            for r in conn.execute(
+                select(call_event)
+                .where(call_event.c.call_id == call_id, call_event.c.trigger == "retry_now")
+                .order_by(call_event.c.id)
+            ).mappings()
+        ]
+
+
+def test_retry_now_sends_in_order_and_records_the_truth(
     as_operator: FlaskClient, seeded: Seeded, db: Engine, receiver: Receiver
 ) -> None:
     with db.begin() as conn:
         conn.execute(update(account).values(callback_url=receiver.url))
-    c2 = seeded.acme_calls[1]
-    page = as_operator.get(f"/ui/calls/{c2}").get_data(as_text=True)
-    token = csrf_token(page)
-    with db.connect() as conn:
-        from engine.store.schema import notification
+    c2 = seeded.acme_calls[1]  # 0 then 3, neither delivered (no sender runs here)
+    receiver.mode = "error"
+    page = _retry(as_operator, c2)
+    assert [h.query["code"] for h in receiver.hits] == ["0"]  # stopped at the first failure
+    assert "#1 failed: HTTP 500." in page
+    audit = _audit(db, c2)
+    assert len(audit) == 1 and not audit[0]["accepted"]
+    assert "HTTP 500, failed" in str(audit[0]["reason"])
+    assert 'data-testid="note-state-1">pending<' in page
+    assert 'data-testid="note-state-2">queued<' in page
+    assert "queued: waiting behind #1" in page
 
-        note_id = conn.execute(
-            select(notification.c.id).where(notification.c.call_id == c2, notification.c.seq == 2)
-        ).scalar_one()
-    response = as_operator.post(
-        f"/ui/calls/{c2}/notifications/{note_id}/resend", data={"csrf_token": token}
-    )
-    assert response.status_code == 302
-    assert [h.query["code"] for h in receiver.hits] == ["3"]
-    assert receiver.hits[0].query["id"] == str(c2)
+    receiver.mode = "ok"
+    page = _retry(as_operator, c2)
+    assert [h.query["code"] for h in receiver.hits] == ["0", "0", "3"]
+    assert "#1 delivered (HTTP 200)." in page and "#2 delivered (HTTP 200)." in page
+    assert "0, 3: all delivered" in page
+    audit = _audit(db, c2)
+    assert [a["accepted"] for a in audit] == [False, True, True]
+    assert "(code 3) sent by operator op: HTTP 200, delivered" in str(audit[2]["reason"])
     with db.connect() as conn:
-        attempt = (
-            conn.execute(
-                select(notification_attempt).where(
-                    notification_attempt.c.notification_id == note_id
-                )
-            )
-            .mappings()
-            .one()
+        attempts = conn.execute(
+            select(notification_attempt.c.operator, notification_attempt.c.status)
+            .join(notification, notification.c.id == notification_attempt.c.notification_id)
+            .where(notification.c.call_id == c2)
+            .order_by(notification_attempt.c.id)
+        ).all()
+    assert [tuple(a) for a in attempts] == [("op", 500), ("op", 200), ("op", 200)]
+
+    page = _retry(as_operator, c2)  # nothing left: refused, nothing sent
+    assert "Nothing to send" in page and len(receiver.hits) == 3
+    assert 'data-testid="retry-now"' not in page
+
+
+def test_retry_now_is_refused_while_one_is_in_flight(
+    as_operator: FlaskClient, seeded: Seeded, db: Engine, receiver: Receiver
+) -> None:
+    c2 = seeded.acme_calls[1]
+    with db.begin() as conn:
+        conn.execute(update(account).values(callback_url=receiver.url))
+        conn.execute(  # the sender holds #1's lease
+            update(notification)
+            .where(notification.c.call_id == c2, notification.c.seq == 1)
+            .values(lease_until=4_000_000_000.0, claim="sender")
         )
-        audit = (
-            conn.execute(
-                select(call_event).where(
-                    call_event.c.call_id == c2, call_event.c.source == "operator"
-                )
-            )
-            .mappings()
-            .one()
-        )
-    assert (attempt["operator"], attempt["status"], attempt["ok"]) == ("op", 200, True)
-    assert audit["trigger"] == "resend" and audit["accepted"] and "op" in audit["reason"]
-    page = as_operator.get(f"/ui/calls/{c2}").get_data(as_text=True)
-    assert "Notification re-sent." in page and ">op<" in page
+    page = _retry(as_operator, c2)
+    assert "Not sent: #1 is being sent right now" in page
+    assert receiver.hits == [] and _audit(db, c2) == []
 
 
 def test_dashboard_and_turkish(as_operator: FlaskClient, seeded: Seeded) -> None:

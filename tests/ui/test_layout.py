@@ -80,7 +80,7 @@ def test_pages_fit_the_screen(served: Service, receiver: Receiver, browser: Any,
         page.goto(served.url + path)
         page.wait_for_load_state("load")
         if name == "call":
-            page.wait_for_selector("#diagram[data-rendered='1']", timeout=20000)
+            page.wait_for_selector("[data-testid=diagram] .state.current")
         scroll, inner = fits(page)
         assert scroll <= inner, f"{name} at {size}: the page is {scroll} px wide in {inner}"
         check_header(page, inner)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 
 from engine import errors
 from engine.domain.codes import StatusCode as S
@@ -16,9 +18,12 @@ from engine.service import operator as operator_actions
 from engine.store.database import reading
 from web.ui.common import ui_blueprint
 from web.ui.context import db, engine, require_operator, scope, viewer
-from web.ui.diagram import call_diagram, path_of
+from web.ui.diagram import path_of, state_svg
 from web.ui.filters import current_filter
-from web.ui.history import durations, known_id, load_call, redact
+from web.ui.history import durations, inspect_notifications, known_id, load_call, redact
+from web.ui.i18n import translate
+from web.ui.legs import per_attempt
+from web.ui.outcome import delivery_summary, outcome_sentence
 from web.ui.queries import ACTIVE_STATES, Page, account_choices, counts_by_code
 from web.ui.queries import list_calls as query_calls
 
@@ -62,7 +67,11 @@ def detail(call_id: int) -> Any:
         call=found,
         history=history,
         request_json=json.dumps(redact(found["request"]), indent=2, ensure_ascii=False),
-        diagram=call_diagram(history["events"], found["state"]),
+        diagram=Markup(state_svg(history["events"], found["state"])),
+        outcome=outcome_sentence(found, history["events"]),
+        legs=per_attempt(history["events"], time.time()),
+        sent=delivery_summary(history["notifications"]),
+        inspected=inspect_notifications(history["notifications"], engine().settings),
         path=path_of(history["events"]),
         durations=durations(history["events"]),
         live=found["state"] in ACTIVE_STATES,
@@ -77,7 +86,7 @@ def hang_up(call_id: int) -> Any:
     known_id(call_id)
     try:
         operator_actions.hang_up(engine(), call_id, viewer().username)
-        flash("Call hung up.", "ok")
+        flash(translate("Call hung up."), "ok")
     except CallNotFound:
         abort(404)
     except errors.NotInProgress as exc:
@@ -85,19 +94,32 @@ def hang_up(call_id: int) -> Any:
     return redirect(url_for("calls.detail", call_id=call_id))
 
 
-@bp.post("/calls/<int:call_id>/notifications/<int:notification_id>/resend")
-def resend(call_id: int, notification_id: int) -> Any:
+@bp.post("/calls/<int:call_id>/retry")
+def retry_now(call_id: int) -> Any:
     require_operator()
     load_call(call_id)
-    known_id(notification_id)
-    try:
-        result = operator_actions.resend_notification(
-            engine(), call_id, notification_id, viewer().username
+    outcome = operator_actions.retry_now(engine(), call_id, viewer().username)
+    for seq, result in outcome.sent:
+        answer = f"HTTP {result.status}" if result.status is not None else result.error
+        if result.ok:
+            flash(translate("#{seq} delivered ({answer}).", seq=seq, answer=answer), "ok")
+        else:
+            flash(translate("#{seq} failed: {answer}.", seq=seq, answer=answer), "error")
+    if outcome.refused == "nothing_left":
+        flash(translate("Nothing to send: every notification is delivered."), "error")
+    elif outcome.refused == "in_flight":
+        flash(
+            translate(
+                "Not sent: #{seq} is being sent right now; try again once it has settled.",
+                seq=outcome.refused_seq,
+            ),
+            "error",
         )
-    except errors.NotificationNotFound:
-        abort(404)
-    if result.ok:
-        flash("Notification re-sent.", "ok")
-    else:
-        flash(f"Re-send failed: {result.error or result.status}", "error")
+    elif outcome.refused == "queued":
+        flash(
+            translate(
+                "Stopped: #{seq} waits behind an earlier notification.", seq=outcome.refused_seq
+            ),
+            "error",
+        )
     return redirect(url_for("calls.detail", call_id=call_id) + "#notifications")

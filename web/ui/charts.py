@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
+from web.ui.i18n import current_lang, fmt_number
+
 # One colour per final code, chosen to stay distinguishable; answered calls are green.
 CODE_COLOURS: dict[int, str] = {
     3: "#e8a33d", 4: "#d98a1c", 5: "#c0504d", 6: "#a33b39", 7: "#8e7cc3", 8: "#6a5acd",
@@ -81,7 +83,7 @@ def stacked_bars(
 
 def gauge(fraction: float | None, *, label: str, width: int = 200) -> str:
     """A horizontal bar filled to ``fraction`` (0..1), with the percentage."""
-    pct = "–" if fraction is None else f"{fraction * 100:.1f}%"
+    pct = "–" if fraction is None else percent(fraction)
     filled = 0.0 if fraction is None else max(0.0, min(1.0, fraction)) * (width - 2)
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} 34" class="gauge" '
@@ -90,6 +92,13 @@ def gauge(fraction: float | None, *, label: str, width: int = 200) -> str:
         f'<rect x="1" y="1" width="{filled:.1f}" height="14" rx="3" class="gauge-fg"/>'
         f'<text x="1" y="30" class="legend">{pct}</text></svg>'
     )
+
+
+def percent(fraction: float) -> str:
+    """``13.7%``, or ``%13,7`` for a Turkish viewer (tr-TR)."""
+    if current_lang() == "tr":
+        return "%" + fmt_number(fraction * 100, 1)
+    return f"{fraction * 100:.1f}%"
 
 
 def _nice_step(peak: int) -> int:

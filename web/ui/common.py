@@ -11,9 +11,11 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from engine.domain.codes import StatusCode
-from web.ui.i18n import LANGS, current_lang, translate
+from web.ui.i18n import LANGS, current_lang, fmt_number, translate
 from web.ui.identity import login_manager
-from web.ui.timefmt import fmt_seconds, fmt_time, viewer_zone
+from web.ui.legs import who_ended
+from web.ui.outcome import cause_name, code_label, reason_text, term
+from web.ui.timefmt import fmt_local_time, fmt_seconds, viewer_zone
 
 csrf = CSRFProtect()
 
@@ -86,9 +88,15 @@ def _csrf_failed(_exc: CSRFError) -> Any:
 def install_template_helpers(app: Flask) -> None:
     """The globals and filters the UI's templates use."""
     app.add_template_global(translate, "t")
-    app.add_template_filter(fmt_time, "when")
+    app.add_template_filter(fmt_local_time, "when")
+    app.add_template_filter(reason_text, "reason")
+    app.add_template_filter(term, "term")
     app.add_template_filter(fmt_seconds, "secs")
     app.add_template_filter(code_name, "code_name")
+    app.add_template_filter(code_label, "code_label")
+    app.add_template_filter(cause_name, "cause_name")
+    app.add_template_filter(fmt_number, "num")
+    app.add_template_filter(who_ended, "who_ended")
     app.add_template_filter(combine_args, "combine_args")
     app.context_processor(_globals)
 

@@ -14,8 +14,10 @@ from engine.store.database import reading
 from engine.store.schema import call, notification, notification_attempt
 from web.ui.charts import CODE_COLOURS, Series, gauge, stacked_bars
 from web.ui.common import ui_blueprint
-from web.ui.context import db, scope
-from web.ui.i18n import translate
+from web.ui.context import db, scope, viewer
+from web.ui.i18n import current_lang, translate
+from web.ui.outcome import code_label
+from web.ui.queries import MAX_ID, account_choices
 from web.ui.timefmt import viewer_zone
 
 bp = ui_blueprint("dashboard", __name__)
@@ -87,8 +89,9 @@ def dashboard_data(conn: Connection, viewer_scope: int | None, since: float) -> 
 
 def _hour_labels(first_hour: int, hours: int) -> list[tuple[int, str]]:
     zone = viewer_zone()
+    pattern = "%d.%m %H:00" if current_lang() == "tr" else "%m-%d %H:00"
     return [
-        (h, datetime.fromtimestamp(h * 3600, zone).strftime("%m-%d %H:00"))
+        (h, datetime.fromtimestamp(h * 3600, zone).strftime(pattern))
         for h in range(first_hour, first_hour + hours)
     ]
 
@@ -99,8 +102,16 @@ def index() -> Any:
     hours = WINDOWS.get(window, 24)
     now = time.time()
     first_hour = int(now // 3600) - hours + 1
+    chosen = request.args.get("account", "")
+    account_id = int(chosen) if chosen.isdigit() and 0 < int(chosen) <= MAX_ID else None
     with reading(db()) as conn:
-        data = dashboard_data(conn, scope(), first_hour * 3600.0)
+        accounts = account_choices(conn, scope()) if viewer().is_operator else []
+        if account_id not in {i for i, _ in accounts}:
+            account_id = None
+        seen = scope() if account_id is None else account_id
+        data = dashboard_data(conn, seen, first_hour * 3600.0)
+    since_day = datetime.fromtimestamp(first_hour * 3600.0, viewer_zone()).date().isoformat()
+    base = {"from": since_day, **({"account": str(account_id)} if account_id else {})}
     labels = _hour_labels(first_hour, hours)
     name = dict(labels)
     codes = [c for c in StatusCode if c.is_final]
@@ -109,7 +120,8 @@ def index() -> Any:
         [label for _, label in labels],
         {(name[h], s): n for h, s, n in data["per_hour"] if h in name and s >= 3}
         | _sum_active(data["per_hour"], name),
-        [Series(int(c), f"{int(c)} {c.name}", CODE_COLOURS[int(c)]) for c in codes] + [in_progress],
+        [Series(int(c), f"{int(c)} {code_label(c)}", CODE_COLOURS[int(c)]) for c in codes]
+        + [in_progress],
         title=translate("Calls per hour by final code"),
     )
     attempts_svg = stacked_bars(
@@ -126,6 +138,9 @@ def index() -> Any:
         "dashboard.html",
         data=data,
         window=window,
+        accounts=accounts,
+        account_id=account_id,
+        base=base,
         calls_svg=calls_svg,
         attempts_svg=attempts_svg,
         answer_gauge=gauge(data["answer_rate"], label=translate("Answer rate")),

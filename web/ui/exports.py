@@ -1,6 +1,8 @@
 """Exports for review: the filtered list (streamed) and one call's full history.
 
-Times are written twice: Unix seconds (exact) and ISO 8601 UTC (readable).
+Times are written twice. The list's CSV has ISO 8601 in the viewer's zone (with its
+offset) and Unix seconds beside each (``*_epoch``); the JSON and one call's history have
+Unix seconds and ISO 8601 UTC. File names carry the filter and the day.
 
 A streamed export that fails midway has already sent its headers (200): the error is
 logged and the file ends cleanly with a last record saying it is incomplete (a JSON
@@ -13,9 +15,11 @@ import csv
 import io
 import json
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Response, has_request_context, request, stream_with_context
 
@@ -27,29 +31,12 @@ from web.ui.filters import ParsedFilter, current_filter
 from web.ui.history import load_call, redact
 from web.ui.queries import iter_calls
 from web.ui.text import clean_text
+from web.ui.timefmt import viewer_zone
 
 bp = ui_blueprint("exports", __name__)
 log = logging.getLogger("callbridge.web.ui")
 
 INCOMPLETE = "export incomplete: the server failed while writing it (see its log)"
-
-LIST_FIELDS = (
-    "id",
-    "account",
-    "caller",
-    "callee",
-    "state",
-    "desc",
-    "cause",
-    "attempt",
-    "duration",
-    "created_at",
-    "created_at_utc",
-    "caller_answered_at",
-    "callee_answered_at",
-    "ended_at",
-    "talk_seconds",
-)
 
 
 def iso(ts: float | None) -> str:
@@ -83,7 +70,40 @@ def list_record(row: dict[str, Any]) -> dict[str, Any]:
         "callee_answered_at": row["callee_answered_at"],
         "ended_at": row["ended_at"],
         "talk_seconds": talk,
+        "charged_seconds": row.get("charged_seconds") or 0,
     }
+
+
+CSV_TIMES = ("created_at", "caller_answered_at", "callee_answered_at", "ended_at")
+CSV_FIELDS = (
+    "id", "account", "caller", "callee", "state", "desc", "cause", "attempt", "duration",
+    *(f for t in CSV_TIMES for f in (t, f"{t}_epoch")),
+    "talk_seconds", "charged_seconds",
+)  # fmt: skip
+
+
+def local_iso(ts: float | None, zone: ZoneInfo) -> str:
+    """``2026-11-27T16:04:05.123+03:00``: ISO 8601 in ``zone``, with its offset."""
+    return datetime.fromtimestamp(ts, zone).isoformat(timespec="milliseconds") if ts else ""
+
+
+def csv_record(row: dict[str, Any], zone: ZoneInfo) -> list[Any]:
+    """One row of the list's CSV (``CSV_FIELDS``)."""
+    r = list_record(row)
+    times = {t: local_iso(row[t], zone) for t in CSV_TIMES}
+    epochs = {f"{t}_epoch": row[t] for t in CSV_TIMES}
+    out = {**r, **times, **epochs, "charged_seconds": row.get("charged_seconds") or 0}
+    return [out[k] for k in CSV_FIELDS]
+
+
+def file_name(parsed: ParsedFilter, ext: str, zone: ZoneInfo) -> str:
+    """``calls_code-13_from-2026-11-01_2026-12-02.csv``: the filter, then today's date."""
+    parts = [
+        f"{key}-{re.sub(r'[^A-Za-z0-9+.-]', '', value)[:40]}"
+        for key, value in sorted(parsed.values.items())
+    ]
+    today = datetime.now(zone).date().isoformat()
+    return "_".join(["calls", *parts, today]) + "." + ext
 
 
 def csv_lines(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
@@ -140,10 +160,17 @@ def calls_csv() -> Response:
     parsed = current_filter()
     if not parsed.ok:
         return _bad_filter(parsed)
-    records = _records(parsed)
-    body = csv_lines(LIST_FIELDS, ([r[k] for k in LIST_FIELDS] for r in records))
+    f, viewer_scope, engine, zone = parsed.filter, scope(), db(), viewer_zone()
+
+    def rows() -> Iterator[list[Any]]:
+        with reading(engine) as conn:
+            for row in iter_calls(conn, f, viewer_scope):
+                yield csv_record(row, zone)
+
     return Response(
-        stream_with_context(_encoded(body)), mimetype="text/csv", headers=_attachment("calls.csv")
+        stream_with_context(_encoded(csv_lines(CSV_FIELDS, rows()))),
+        mimetype="text/csv",
+        headers=_attachment(file_name(parsed, "csv", zone)),
     )
 
 
@@ -169,7 +196,7 @@ def calls_json() -> Response:
     return Response(
         stream_with_context(_encoded(body())),
         mimetype="application/json",
-        headers=_attachment("calls.json"),
+        headers=_attachment(file_name(parsed, "json", viewer_zone())),
     )
 
 

@@ -21,7 +21,7 @@ from web.ui.queries import MAX_ID, CallFilter
 from web.ui.text import clean_text
 from web.ui.timefmt import day_start, viewer_zone
 
-FILTER_KEYS = ("account", "code", "state", "number", "id", "from", "to")
+FILTER_KEYS = ("account", "code", "state", "number", "id", "from", "to", "delivery", "callbacks")
 PAGE_KEYS = ("before", "after")
 MAX_NUMBER = 40
 
@@ -82,6 +82,12 @@ def parse_filter(args: Mapping[str, str], zone: ZoneInfo, region: str) -> Parsed
     state = values.get("state", "")
     if state not in ("", "active", "final"):
         errors["state"], state = N_("No such state."), ""
+    delivery = values.get("delivery", "")
+    if delivery not in ("", "undelivered", "failing"):
+        errors["delivery"], delivery = N_("No such choice."), ""
+    endpoint = values.get("callbacks", "")  # the account's endpoint ("endpoint" is Flask's)
+    if endpoint not in ("", "failing"):
+        errors["callbacks"], endpoint = N_("No such choice."), ""
     number = values.get("number", "")
     if number and (
         len(number) > MAX_NUMBER
@@ -117,6 +123,8 @@ def parse_filter(args: Mapping[str, str], zone: ZoneInfo, region: str) -> Parsed
         since=day_start(since_day, zone) if since_day else None,
         until=day_start(until_day, zone, next_day=True) if until_day else None,
         region=region,
+        delivery=delivery,
+        endpoint=endpoint,
     )
     return out
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import abort
 
+from engine.config import Settings
 from engine.domain.codes import StatusCode as S
 from engine.store.database import reading
 from web.ui.context import db, scope
@@ -78,3 +79,24 @@ def load_call(call_id: int) -> tuple[dict[str, Any], dict[str, list[dict[str, An
         if found is None:
             abort(404)
         return clean(found), clean(call_history(conn, call_id))
+
+
+def inspect_notifications(
+    notifications: list[dict[str, Any]], settings: Settings
+) -> dict[int, dict[str, Any]]:
+    """Per notification id: the headers it is sent with, the retries left, and what an
+    unsent one waits for (the first unsettled notification before it)."""
+    schedule = settings.notifications.schedule
+    out: dict[int, dict[str, Any]] = {}
+    ahead: dict[str, Any] | None = None
+    for n in notifications:
+        unsettled = n["state"] in ("pending", "queued")
+        out[n["id"]] = {
+            "webhook_id": f"msg_{n['call_id']}_{n['seq']}",
+            "retries_left": max(0, len(schedule) - int(n["tries"])) if unsettled else 0,
+            "next_at": n["next_attempt_at"] if n["state"] == "pending" else None,
+            "behind": ahead["seq"] if (n["state"] == "queued" and ahead is not None) else None,
+        }
+        if unsettled and ahead is None:
+            ahead = n
+    return out

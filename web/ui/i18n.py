@@ -61,7 +61,8 @@ TR: dict[str, str] = {
     "Re-send": "Yeniden gönder",
     "Status": "Durum",
     "Latency": "Gecikme",
-    "Response or error": "Yanıt ya da hata",
+    "Response body": "Yanıt gövdesi",
+    "Error": "Hata",
     "No attempts yet.": "Henüz deneme yok.",
     "Timers": "Zamanlayıcılar",
     "Kind": "Tür",
@@ -125,6 +126,155 @@ TR: dict[str, str] = {
     "Account users see only their account's calls.": (
         "Hesap kullanıcıları yalnızca kendi hesaplarının aramalarını görür."
     ),
+    # Causes (Q.850) and codes in words.
+    "No cause": "Neden yok",
+    "Unallocated number": "Atanmamış numara",
+    "Normal clearing": "Normal kapanış",
+    "User busy": "Kullanıcı meşgul",
+    "No user responding": "Kullanıcı yanıt vermiyor",
+    "No answer": "Cevap yok",
+    "Subscriber absent": "Abone erişilemez",
+    "Call rejected": "Arama reddedildi",
+    "Destination out of order": "Hedef hizmet dışı",
+    "Normal, unspecified": "Normal, belirtilmemiş",
+    "Network out of order": "Şebeke hizmet dışı",
+    "Temporary failure": "Geçici arıza",
+    "Recovery on timer expiry": "Zamanlayıcı süresi doldu",
+    "Interworking, unspecified": "Birlikte çalışma, belirtilmemiş",
+    "Waiting to dial": "Aranmayı bekliyor",
+    "Dialling the caller": "Arayan aranıyor",
+    "Caller answered": "Arayan yanıtladı",
+    "Both talking": "İki taraf konuşuyor",
+    "Caller busy": "Arayan meşgul",
+    "Callee busy": "Aranan meşgul",
+    "Caller rejected": "Arayan reddetti",
+    "Callee rejected": "Aranan reddetti",
+    "Caller did not answer": "Arayan yanıtlamadı",
+    "Callee did not answer": "Aranan yanıtlamadı",
+    "Caller not reached": "Arayana ulaşılamadı",
+    "Callee not reached": "Aranana ulaşılamadı",
+    "Caller hung up": "Arayan kapattı",
+    "Callee hung up": "Aranan kapattı",
+    "Cut (limit, credit or hang-up)": "Kesildi (süre, kredi ya da kapatma)",
+    # The outcome sentence.
+    "Waiting to be dialled.": "Aranmayı bekliyor.",
+    "In progress: {what}.": "Sürüyor: {what}.",
+    "Ended: {what}.": "Bitti: {what}.",
+    "The account's credit ran out before the call was dialled.": (
+        "Hesabın kredisi arama başlamadan bitti."
+    ),
+    "Talked {talk}; hung up by operator {who}.": ("{talk} konuşuldu; {who} adlı operatör kapattı."),
+    "Talked {talk}; the customer shortened the call.": (
+        "{talk} konuşuldu; müşteri aramanın süresini kısalttı."
+    ),
+    "Talked {talk}; hung up by the customer over the API.": (
+        "{talk} konuşuldu; müşteri API üzerinden kapattı."
+    ),
+    "Account credit ran out after {talk}.": "Hesabın kredisi {talk} sonra bitti.",
+    "Talked {talk}; cut at the {limit} limit.": "{talk} konuşuldu; {limit} sınırında kesildi.",
+    "caller": "arayan",
+    "callee": "aranan",
+    "Hung up by operator {who} while the {leg} was being dialled.": (
+        "{leg} aranırken {who} adlı operatör kapattı."
+    ),
+    "Hung up by the customer while the {leg} was being dialled.": (
+        "{leg} aranırken müşteri kapattı."
+    ),
+    "The caller hung up while the callee was ringing.": "Aranan çalarken arayan kapattı.",
+    "The caller's line was busy.": "Arayanın hattı meşguldü.",
+    "The callee's line was busy.": "Arananın hattı meşguldü.",
+    "The caller rejected the call.": "Arayan aramayı reddetti.",
+    "The callee rejected the call.": "Aranan aramayı reddetti.",
+    "The caller did not answer.": "Arayan yanıt vermedi.",
+    "The callee did not answer.": "Aranan yanıt vermedi.",
+    "The caller could not be reached.": "Arayana ulaşılamadı.",
+    "The callee could not be reached.": "Aranana ulaşılamadı.",
+    "Talked {talk}; the caller hung up.": "{talk} konuşuldu; arayan kapattı.",
+    "Talked {talk}; the callee hung up.": "{talk} konuşuldu; aranan kapattı.",
+    # What the customer was sent.
+    "No notifications.": "Bildirim yok.",
+    "{codes}: all delivered": "{codes}: hepsi iletildi",
+    "{codes} not delivered: {why}": "{codes} iletilmedi: {why}",
+    "not sent yet": "henüz gönderilmedi",
+    "receiver answered {status}": "alıcı {status} yanıtı verdi",
+    "no answer from the receiver": "alıcıdan yanıt yok",
+    "given up": "vazgeçildi",
+    "next try {when}": "sonraki deneme {when}",
+    "Outcome": "Sonuç",
+    "Sent to the customer": "Müşteriye gönderilen",
+    "#{seq} delivered ({answer}).": "#{seq} iletildi ({answer}).",
+    "#{seq} failed: {answer}.": "#{seq} başarısız: {answer}.",
+    "Nothing to send: every notification is delivered.": (
+        "Gönderilecek bir şey yok: tüm bildirimler iletildi."
+    ),
+    "Not sent: #{seq} is being sent right now; try again once it has settled.": (
+        "Gönderilmedi: #{seq} şu anda gönderiliyor; sonuçlandığında yeniden deneyin."
+    ),
+    "Stopped: #{seq} waits behind an earlier notification.": (
+        "Durduruldu: #{seq} daha önceki bir bildirimin arkasında bekliyor."
+    ),
+    "Retry now": "Şimdi yeniden dene",
+    "Send this call's undelivered notifications now, in order?": (
+        "Bu aramanın iletilmemiş bildirimleri şimdi sırayla gönderilsin mi?"
+    ),
+    "Dial attempt": "Arama denemesi",
+    "Delivery try": "Gönderim denemesi",
+    "Most talk time": "En uzun konuşma süresi",
+    "Request headers": "İstek başlıkları",
+    "HMAC-SHA256 with the account's signing secret": "hesabın imza anahtarıyla HMAC-SHA256",
+    "Next delivery try": "Sonraki gönderim denemesi",
+    "Retries left": "Kalan deneme",
+    "queued: waiting behind #{seq}, sent once it is settled": (
+        "sırada: #{seq} bildiriminin arkasında bekliyor, o sonuçlanınca gönderilecek"
+    ),
+    "Legs": "Bacaklar",
+    "Dialled": "Arandı",
+    "Ringing": "Çaldı",
+    "Answered": "Yanıtlandı",
+    "Ended by": "Bitiren",
+    "SIP status": "SIP durumu",
+    "dialling": "aranıyor",
+    "ringing": "çalıyor",
+    "talking": "konuşuluyor",
+    "the caller": "arayan",
+    "the callee": "aranan",
+    "the talk-time limit": "konuşma süresi sınırı",
+    "the customer (API)": "müşteri (API)",
+    "an operator": "bir operatör",
+    "the network": "şebeke",
+    # Stored words: event sources, timer kinds and states.
+    "carrier": "operatör şebekesi",
+    "timer": "zamanlayıcı",
+    "api": "API",
+    "operator": "operatör",
+    "start": "başlat",
+    "dial": "ara",
+    "ringout": "çalma süresi doldu",
+    "watchdog": "bekçi",
+    "cut": "kes",
+    "hangup": "kapat",
+    "redial": "yeniden ara",
+    "done": "tamamlandı",
+    "running": "çalışıyor",
+    "cancelled": "iptal edildi",
+    "recorded": "kaydedildi",
+    "{0} not allowed in {1}": "{1} durumunda {0} izinli değil",
+    "hung up by operator {0}": "{0} adlı operatör kapattı",
+    "hung up by the customer {0} (API)": "müşteri {0} kapattı (API)",
+    "notification #{0} (code {1}) sent by operator {2}: {3}, delivered": (
+        "#{0} bildirimi (kod {1}) operatör {2} tarafından gönderildi: {3}, iletildi"
+    ),
+    "notification #{0} (code {1}) sent by operator {2}: {3}, failed": (
+        "#{0} bildirimi (kod {1}) operatör {2} tarafından gönderildi: {3}, başarısız"
+    ),
+    "most talk time {0} s": "en uzun konuşma süresi {0} sn",
+    "No such choice.": "Böyle bir seçenek yok.",
+    "Any": "Hepsi",
+    "not all delivered": "hepsi iletilmemiş",
+    "notifications failing": "bildirimler başarısız",
+    "account's endpoint failing": "hesabın uç noktası başarısız",
+    "delivery tries": "gönderim denemesi",
+    "calls ended": "biten arama",
 }
 
 
@@ -142,3 +292,13 @@ def translate(text: str, **values: object) -> str:
     """``text`` in the viewer's language, with ``{name}`` placeholders filled."""
     out = TR.get(text, text) if current_lang() == "tr" else text
     return out.format(**values) if values else out
+
+
+def fmt_number(value: float | int | None, digits: int = 0) -> str:
+    """``value`` with the viewer's separators: 1,234.5 (en) or 1.234,5 (tr-TR)."""
+    if value is None:
+        return ""
+    text = f"{value:,.{digits}f}"
+    if current_lang() == "tr":
+        text = text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+    return text

@@ -7,7 +7,7 @@ Pages are keyset pages on ``call.id`` (newest first), so page N costs what page 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select, true
@@ -35,6 +35,10 @@ class CallFilter:
     since: float | None = None  # created_at >= since
     until: float | None = None  # created_at < until
     region: str = "TR"
+    delivery: str = ""  # "" | "undelivered" | "failing": the call's notifications
+    endpoint: str = ""  # "" | "failing": the account's callback endpoint
+    # The accounts whose endpoint is failing, read before the calls (see ``resolved``).
+    failing_accounts: tuple[int, ...] | None = None
     numbers: tuple[str, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:
@@ -72,11 +76,36 @@ def conditions(f: CallFilter, scope: int | None) -> list[ColumnElement[bool]]:
         where.append(or_(*legs))
     if f.call_id is not None:
         where.append(call.c.id == f.call_id)
+    if f.delivery:
+        unsettled = notification.c.state.in_(("pending", "queued"))
+        wanted = (
+            unsettled
+            if f.delivery == "undelivered"
+            else or_(notification.c.state == "failed", and_(unsettled, notification.c.tries > 0))
+        )
+        where.append(
+            select(notification.c.id).where(notification.c.call_id == call.c.id, wanted).exists()
+        )
+    if f.endpoint == "failing":
+        assert f.failing_accounts is not None, "resolved() first"
+        where.append(call.c.account_id.in_(f.failing_accounts))
     if f.since is not None:
         where.append(call.c.created_at >= f.since)
     if f.until is not None:
         where.append(call.c.created_at < f.until)
     return where
+
+
+def resolved(conn: Connection, f: CallFilter) -> CallFilter:
+    """``f`` with the accounts whose endpoint is failing read, when it asks for them: a
+    short list of ids the planner can match on the account index (a subquery would be
+    planned without knowing how few there are)."""
+    if f.endpoint != "failing" or f.failing_accounts is not None:
+        return f
+    ids = conn.execute(
+        select(account.c.id).where(account.c.callback_failing_since.is_not(None))
+    ).scalars()
+    return replace(f, failing_accounts=tuple(int(i) for i in ids))
 
 
 LIST_COLUMNS = (
@@ -94,6 +123,7 @@ LIST_COLUMNS = (
     call.c.caller_answered_at,
     call.c.callee_answered_at,
     call.c.ended_at,
+    call.c.charged_seconds,
 )
 
 
@@ -122,7 +152,7 @@ def list_calls(
     limit: int = PAGE_SIZE,
 ) -> Page:
     """One page of calls, newest first, older than ``before`` or newer than ``after``."""
-    where = conditions(f, scope)
+    where = conditions(resolved(conn, f), scope)
     if after is not None:
         q = _list_query([*where, call.c.id > after]).order_by(call.c.id.asc()).limit(limit + 1)
         rows = [dict(r) for r in conn.execute(q).mappings()]
@@ -150,7 +180,7 @@ def iter_calls(
     conn: Connection, f: CallFilter, scope: int | None, chunk: int = 1000
 ) -> Iterator[dict[str, Any]]:
     """Every matching call, newest first, read in keyset chunks (for exports)."""
-    where = conditions(f, scope)
+    where = conditions(resolved(conn, f), scope)
     before: int | None = None
     while True:
         page_where = where if before is None else [*where, call.c.id < before]
@@ -166,7 +196,7 @@ def counts_by_code(conn: Connection, f: CallFilter, scope: int | None) -> dict[i
     """How many calls of the filtered set are in each state / final code."""
     q = (
         select(call.c.state, func.count())
-        .where(and_(true(), *conditions(f, scope)))
+        .where(and_(true(), *conditions(resolved(conn, f), scope)))
         .group_by(call.c.state)
     )
     return {int(s): int(n) for s, n in conn.execute(q)}

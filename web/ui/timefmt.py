@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import request
+from flask import has_request_context, request, session
 
 UTC = ZoneInfo("UTC")
 
@@ -31,13 +31,33 @@ def fmt_time(ts: float | None, zone: ZoneInfo | None = None, *, millis: bool = T
     return f"{text}.{dt.microsecond // 1000:03d}" if millis else text
 
 
+def fmt_local_time(ts: float | None, *, millis: bool = True) -> str:
+    """What pages show: ``2026-11-27 13:04:05.123``, or ``27.11.2026 13:04:05,123`` for a
+    Turkish viewer (tr-TR), in the viewer's zone."""
+    text = fmt_time(ts, millis=millis)
+    if not text or not (has_request_context() and session.get("lang") == "tr"):
+        return text
+    day, clock = text.split(" ")
+    y, m, d = day.split("-")
+    return f"{d}.{m}.{y} {clock.replace('.', ',')}"
+
+
+def fmt_clock(ts: float) -> str:
+    """``14:05`` in the viewer's zone."""
+    return datetime.fromtimestamp(ts, viewer_zone()).strftime("%H:%M")
+
+
 def fmt_seconds(value: float | None) -> str:
+    """``42.0 s``, ``3 min 12 s`` (``42,0 sn``, ``3 dk 12 sn`` in Turkish)."""
     if value is None:
         return ""
+    turkish = has_request_context() and session.get("lang") == "tr"
+    sec, mins = ("sn", "dk") if turkish else ("s", "min")
     if value < 60:
-        return f"{value:.1f} s"
+        text = f"{value:.1f}"
+        return f"{text.replace('.', ',') if turkish else text} {sec}"
     minutes, seconds = divmod(round(value), 60)
-    return f"{minutes} min {seconds:02d} s"
+    return f"{minutes} {mins} {seconds:02d} {sec}"
 
 
 def day_start(day: date, zone: ZoneInfo, *, next_day: bool = False) -> float | None:
