@@ -23,7 +23,7 @@ PREFIX = "/ui"
 BLUEPRINTS = (shell, auth.bp, calls.bp, exports.bp, dashboard.bp, users_admin.bp)
 
 
-def init_ui(app: Flask, engine: Service, settings: Settings) -> None:
+def init_ui(app: Flask, service: Service, settings: Settings) -> None:
     """Register the UI's blueprints, sessions, login and CSRF on ``app``."""
     app.config.update(
         SECRET_KEY=secret_key(settings),

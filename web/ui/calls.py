@@ -17,7 +17,7 @@ from engine.errors import CallNotFound
 from engine.service import operator as operator_actions
 from engine.store.database import reading
 from web.ui.common import ui_blueprint
-from web.ui.context import db, engine, require_operator, scope, viewer
+from web.ui.context import db, require_operator, scope, service, viewer
 from web.ui.diagram import path_of, state_svg
 from web.ui.filters import current_filter
 from web.ui.history import durations, inspect_notifications, known_id, load_call, redact
@@ -71,7 +71,7 @@ def detail(call_id: int) -> Any:
         outcome=outcome_sentence(found, history["events"]),
         legs=per_attempt(history["events"], time.time()),
         sent=delivery_summary(history["notifications"]),
-        inspected=inspect_notifications(history["notifications"], engine().settings),
+        inspected=inspect_notifications(history["notifications"], service().settings),
         path=path_of(history["events"]),
         durations=durations(history["events"]),
         live=found["state"] in ACTIVE_STATES,
@@ -85,7 +85,7 @@ def hang_up(call_id: int) -> Any:
     require_operator()
     known_id(call_id)
     try:
-        operator_actions.hang_up(engine(), call_id, viewer().username)
+        operator_actions.hang_up(service(), call_id, viewer().username)
         flash(translate("Call hung up."), "ok")
     except CallNotFound:
         abort(404)
@@ -98,7 +98,7 @@ def hang_up(call_id: int) -> Any:
 def retry_now(call_id: int) -> Any:
     require_operator()
     load_call(call_id)
-    outcome = operator_actions.retry_now(engine(), call_id, viewer().username)
+    outcome = operator_actions.retry_now(service(), call_id, viewer().username)
     for seq, result in outcome.sent:
         answer = f"HTTP {result.status}" if result.status is not None else result.error
         if result.ok:

@@ -1,4 +1,4 @@
-"""What a UI request works with: the engine, its database, the settings and the viewer."""
+"""What a UI request works with: the service, its database, the settings and the viewer."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from engine.config import UiSettings
 from engine.store.users import UiUser
 
 
-def engine() -> Service:
+def service() -> Service:
     return current_app.extensions["callbridge.service"]
 
 
 def db() -> SqlEngine:
-    return engine().db
+    return service().db
 
 
 def ui_settings() -> UiSettings:

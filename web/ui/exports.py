@@ -136,10 +136,10 @@ def _encoded(chunks: Iterable[str]) -> Iterator[bytes]:
 
 
 def _records(parsed: ParsedFilter) -> Iterator[dict[str, Any]]:
-    f, viewer_scope, engine = parsed.filter, scope(), db()
+    f, viewer_scope, database = parsed.filter, scope(), db()
 
     def gen() -> Iterator[dict[str, Any]]:
-        with reading(engine) as conn:
+        with reading(database) as conn:
             for row in iter_calls(conn, f, viewer_scope):
                 yield list_record(row)
 
@@ -160,10 +160,10 @@ def calls_csv() -> Response:
     parsed = current_filter()
     if not parsed.ok:
         return _bad_filter(parsed)
-    f, viewer_scope, engine, zone = parsed.filter, scope(), db(), viewer_zone()
+    f, viewer_scope, database, zone = parsed.filter, scope(), db(), viewer_zone()
 
     def rows() -> Iterator[list[Any]]:
-        with reading(engine) as conn:
+        with reading(database) as conn:
             for row in iter_calls(conn, f, viewer_scope):
                 yield csv_record(row, zone)
 

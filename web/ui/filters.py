@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from flask import request
 
 from engine.domain.codes import StatusCode
-from web.ui.context import engine
+from web.ui.context import service
 from web.ui.i18n import N_, translate
 from web.ui.queries import MAX_ID, CallFilter
 from web.ui.text import clean_text
@@ -131,6 +131,6 @@ def parse_filter(args: Mapping[str, str], zone: ZoneInfo, region: str) -> Parsed
 
 def current_filter() -> ParsedFilter:
     """The filter of this request's query string, its errors in the viewer's language."""
-    parsed = parse_filter(request.args, viewer_zone(), engine().settings.api.default_region)
+    parsed = parse_filter(request.args, viewer_zone(), service().settings.api.default_region)
     parsed.errors = {key: translate(message) for key, message in parsed.errors.items()}
     return parsed
