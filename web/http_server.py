@@ -40,6 +40,8 @@ from typing import Any
 
 import waitress
 from waitress import wasyncore
+from waitress.channel import HTTPChannel
+from waitress.task import ErrorTask
 
 from web.messages import Lang, message
 
@@ -89,6 +91,7 @@ class HttpServer:
                 send_bytes=SEND_BYTES,
                 asyncore_use_poll=True,  # select() stops at file descriptor 1024
             )
+        self._server.channel_class = _Channel  # waitress's own refusals in the API's shape
         self._stopper.watch(self._server)
 
     @property
@@ -117,6 +120,35 @@ class HttpServer:
             return
         self._server.close()
         wasyncore.close_all(self._map)
+
+
+class _JsonErrorTask(ErrorTask):
+    """waitress's own refusals (a head past :data:`SERVER_HEAD_LIMIT`, a body past its
+    limit, a request it cannot parse) in the Voice API's JSON shape, unless the request is
+    known to be for a path outside the API: a head too long to read has no path yet."""
+
+    def execute(self) -> None:
+        path = str(getattr(self.request, "path", "") or "")
+        if path not in ("", "/") and not path.startswith("/api/"):  # "/": not read yet
+            super().execute()
+            return
+        error = self.request.error
+        if error.code == 431:
+            text = message("headers_too_large", "en", kib=MAX_HEAD // 1024)
+        elif error.code == 413:
+            text = "Request Entity Too Large: " + str(error.body)
+        else:
+            text = f"{error.reason}: {error.body}"
+        body = json.dumps({"success": False, "message": text}, ensure_ascii=False).encode()
+        self.status = f"{error.code} {error.reason}"
+        self.response_headers.append(("Content-Type", "application/json"))
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+class _Channel(HTTPChannel):
+    error_task_class = _JsonErrorTask
 
 
 class _Stopper(wasyncore.dispatcher):
