@@ -1,4 +1,4 @@
-"""The Voice API (SPEC §1): ``POST /api/v1/calls`` registers a call request.
+"""The Voice API: ``POST /api/v1/calls`` registers a call request.
 
 Every answer, error or not, is ``{"success": ..., "message": ...}`` in the request's
 ``lang``; the first missing or invalid parameter is named.
