@@ -44,6 +44,7 @@ NOT_SETTINGS = frozenset(
         CARRIER_ENV,  # short for CALLBRIDGE_CARRIER__DRIVER
         "CALLBRIDGE_TEST_DATABASE_URL",  # the test suite's PostgreSQL database
         "CALLBRIDGE_SCREENSHOTS",  # where the browser tests save screenshots
+        "CALLBRIDGE_PASSWORD",  # a password for `account create` / `user create`
     }
 )
 

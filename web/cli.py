@@ -40,6 +40,7 @@ from engine.store.migrate import upgrade
 from engine.store.unit_of_work import Store
 from web import logs, supervisor
 from web.http_server import make_server, run, stop_within
+from web.tables import table as _table
 from web.ui import cli as ui_cli
 
 log = logging.getLogger("callbridge.cli")
@@ -472,7 +473,7 @@ def account_list(as_json: bool) -> None:
         }
         for r in records
     ]
-    headers = ["ID", "USERNAME", "STATUS", "LANG", "METHOD", "CALLBACK URL", "CREDIT", "CALLBACK"]
+    headers = ["ID", "USERNAME", "STATUS", "LANG", "METHOD", "CALLBACK URL", "CREDIT", "ENDPOINT"]
     _table(headers, shown)
 
 
@@ -505,16 +506,6 @@ def account_replay(username: str, since: float) -> None:
         finally:
             store.close()
     click.echo(f"account {username}: {count} notifications queued again")
-
-
-def _table(headers: list[str], rows: list[dict[str, Any]]) -> None:
-    """Rows under a header row, columns aligned (``(none)`` when there are no rows)."""
-    cells = [[str(v) for v in row.values()] for row in rows]
-    widths = [max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(headers)]
-    for line in [headers, *cells]:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
-    if not rows:
-        click.echo("(none)")
 
 
 @account.command("disable")

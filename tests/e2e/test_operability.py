@@ -262,7 +262,7 @@ def test_account_list_enable_update_and_readable_output(tmp_path: Path) -> None:
     assert _cli(tmp_path, "account", "disable", "acme", **env).returncode == 0
     listed = _cli(tmp_path, "account", "list", **env).stdout.splitlines()
     assert listed[0].split() == ["ID", "USERNAME", "STATUS", "LANG", "METHOD", "CALLBACK", "URL",
-                                 "CREDIT"]  # fmt: skip
+                                 "CREDIT", "ENDPOINT"]  # fmt: skip
     assert listed[1].split()[:3] == ["1", "acme", "disabled"]
     enabled = _cli(tmp_path, "account", "enable", "acme", **env)
     assert enabled.stdout.strip() == "account acme enabled"

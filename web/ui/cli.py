@@ -16,6 +16,7 @@ from engine.errors import AccountNotFound
 from engine.store import users
 from engine.store.database import make_engine
 from engine.store.migrate import upgrade
+from web.tables import table
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -103,8 +104,6 @@ def user_create(username: str, password: str, operator: bool, account_username: 
 @click.option("--json", "as_json", is_flag=True, help="One JSON array of objects.")
 def user_list(as_json: bool) -> None:
     """List UI users."""
-    from web.cli import _table  # web.cli imports this module
-
     db = _db()
     try:
         rows = users.list_users(db)
@@ -124,7 +123,7 @@ def user_list(as_json: bool) -> None:
         click.echo(json.dumps(records, ensure_ascii=False, indent=2))
         return
     shown = [{**r, "account": r["account"] or "-"} for r in records]
-    _table(["ID", "USERNAME", "ROLE", "ACCOUNT", "STATUS"], shown)
+    table(["ID", "USERNAME", "ROLE", "ACCOUNT", "STATUS"], shown)
 
 
 @user.command("disable")
