@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import time
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
-from sqlalchemy import Engine, insert, null, select, update
+from sqlalchemy import Engine, bindparam, insert, null, select, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.config import RetryPolicy
@@ -18,6 +19,7 @@ from engine.domain.policy import zone
 from engine.errors import AccountExists, AccountNotFound
 from engine.notifications.urls import check_callback_url
 from engine.store.database import reading, transaction
+from engine.store.prepared import Prepared
 from engine.store.schema import account
 
 if TYPE_CHECKING:
@@ -295,7 +297,16 @@ def _update_account(db: Engine, username: str, values: dict[str, Any]) -> None:
 
 def for_login(tx: Tx, username: str) -> tuple[Account, str] | None:
     """The account and its stored password hash (one indexed read), or None."""
-    row = tx.conn.execute(select(account).where(account.c.username == username)).mappings().first()
-    if row is None:
+    found = _FOR_LOGIN.first(tx.conn, {"p_username": username})
+    if found is None:
         return None
+    row = dict(zip(_ACCOUNT_COLUMNS, found, strict=True))
+    for name in ("retry_policy", "caller_ids"):  # JSON: text from some drivers
+        if isinstance(row[name], str):
+            row[name] = json.loads(row[name])
     return _account(row), str(row["password_hash"])
+
+
+# Read on every API request: compiled once, run on the transaction's cursor.
+_ACCOUNT_COLUMNS = tuple(column.name for column in account.columns)
+_FOR_LOGIN = Prepared(select(account).where(account.c.username == bindparam("p_username")))

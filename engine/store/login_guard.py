@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import bindparam, case, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from engine.store.prepared import Prepared
 from engine.store.schema import api_login_guard as guard
 from engine.store.unit_of_work import Tx
 
@@ -24,16 +25,33 @@ def _keys(keys: Sequence[str]) -> list[str]:
 
 
 def locked_until(tx: Tx, keys: Sequence[str], limit: int, window: float, now: float) -> float:
-    """When the last of ``keys`` that has ``limit`` failures in its window is free again
-    (0.0: none is locked). A read; nothing is counted."""
-    rows = tx.conn.execute(
-        select(guard.c.window_start).where(
-            guard.c.key.in_(_keys(keys)),
-            guard.c.failures >= limit,
-            guard.c.window_start > now - window,
-        )
-    ).scalars()
-    return max((float(start) + window for start in rows), default=0.0)
+    """When the last of ``keys`` (one or two) that has ``limit`` failures in its window is
+    free again (0.0: none is locked). A read; nothing is counted."""
+    wanted = _keys(keys)
+    cursor = _LOCKED.run(
+        tx.conn,
+        {
+            "p_k1": wanted[0],
+            "p_k2": wanted[-1],
+            "p_limit": limit,
+            "p_since": now - window,
+        },
+    )
+    try:
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    return max((float(start) + window for (start,) in rows), default=0.0)
+
+
+# Read on every API request: compiled once, run on the transaction's cursor.
+_LOCKED = Prepared(
+    select(guard.c.window_start).where(
+        or_(guard.c.key == bindparam("p_k1"), guard.c.key == bindparam("p_k2")),
+        guard.c.failures >= bindparam("p_limit"),
+        guard.c.window_start > bindparam("p_since"),
+    )
+)
 
 
 def take(tx: Tx, keys: Sequence[str], limit: int, window: float, now: float) -> float:

@@ -7,10 +7,11 @@ their number: a group of eight costs the driver the same handful of steps as one
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select, text
 
 from engine.domain.codes import StatusCode as S
 from engine.domain.phone import PhoneNumber
@@ -80,7 +81,7 @@ def call_values(
         "notify_seq": 0,
         "created_at": now,
         "updated_at": now,
-        "request": request,
+        "request": json.dumps(request),  # JSON as text: rows go straight to the driver
         "custom": custom,
         "callback_url": callback_url,
         "caller_id": caller_id,
@@ -123,11 +124,39 @@ def write(conn: Connection, new_calls: list[NewCall]) -> None:
 
 
 def _insert_calls(conn: Connection, new_calls: list[NewCall]) -> list[int]:
-    # One INSERT for the whole group (SQLAlchemy's "insertmanyvalues"), whose RETURNING
-    # gives the ids in the order of the rows, on every dialect.
-    rows = conn.execute(_INSERT_CALLS, [new.values for new in new_calls]).all()
-    return [int(row[0]) for row in rows]
+    """One multi-row INSERT for the group's calls; their ids, in the order of the rows.
+
+    SQLAlchemy's insertmanyvalues (``INSERT … RETURNING`` with its row-order sentinel)
+    does this too, but through the full execution path: measured in-process, it took a
+    registration from ~560 to ~700 µs (a group of one per request). So the statement is
+    compiled once per row count and run on the cursor, and the ids come from what each
+    store guarantees: SQLite gives new rows the largest rowid so far plus one, in VALUES
+    order, while this transaction holds the write lock (``BEGIN IMMEDIATE``), so the ids
+    are consecutive and end at ``lastrowid``; PostgreSQL's are drawn from the sequence
+    first, in one round trip.
+    """
+    rows = [new.values for new in new_calls]
+    if conn.dialect.name == "postgresql":
+        ids = [int(r[0]) for r in conn.execute(_NEXT_CALL_IDS, {"n": len(rows)})]
+        _INSERT_CALLS_WITH_ID.run(
+            conn, [{**row, "id": call_id} for row, call_id in zip(rows, ids, strict=True)]
+        ).close()
+        return ids
+    cursor = _INSERT_CALLS.run(conn, rows)
+    last = int(cursor.lastrowid)
+    cursor.close()
+    return list(range(last - len(rows) + 1, last + 1))
 
 
-_INSERT_CALLS = insert(call).returning(call.c.id, sort_by_parameter_order=True)
+_CALL_COLUMNS = (
+    "account_id", "caller", "callee", "caller_national", "callee_national", "duration",
+    "lang", "state", "cause", "attempt", "notify_seq", "created_at", "updated_at", "request",
+    "custom", "callback_url", "caller_id", "ring_timeout",
+)  # fmt: skip
+_INSERT_CALLS = MultiRowInsert(call, _CALL_COLUMNS)
+_INSERT_CALLS_WITH_ID = MultiRowInsert(call, ("id", *_CALL_COLUMNS))
+# A group's ids in one round trip (distinct; which row gets which does not matter).
+_NEXT_CALL_IDS = text(
+    "SELECT nextval(pg_get_serial_sequence('call', 'id')) FROM generate_series(1, :n)"
+)
 _INSERT_TIMERS = MultiRowInsert(timer, timers.TIMER_COLUMNS)
