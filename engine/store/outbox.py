@@ -163,19 +163,7 @@ def record_attempt(
     endpoint state (engine/store/replay.py): a 2xx clears it, and no 2xx for that long
     marks it failing.
     """
-    conn.execute(
-        insert(notification_attempt).values(
-            notification_id=item.id,
-            started_at=result.started_at,
-            url=result.url,
-            status=result.status,
-            latency_ms=result.latency_ms,
-            ok=result.ok,
-            error=result.error[:1000],
-            response_excerpt=result.excerpt[:500],
-            operator=operator,
-        )
-    )
+    insert_attempt(conn, item.id, result, operator)
     mine = and_(notification.c.id == item.id, notification.c.claim == item.claim)
     settled = result.ok or next_attempt_at is None
     if settled and conn.dialect.name == "postgresql":
@@ -224,3 +212,22 @@ def next_ready(conn: Connection) -> float | None:
         select(func.min(notification.c.next_attempt_at)).where(notification.c.state == "pending")
     ).scalar()
     return float(due) if due is not None else None
+
+
+def insert_attempt(
+    conn: Connection, notification_id: int, result: AttemptResult, operator: str | None
+) -> None:
+    """Keep one delivery attempt (``operator`` names who asked for it, if anyone did)."""
+    conn.execute(
+        insert(notification_attempt).values(
+            notification_id=notification_id,
+            started_at=result.started_at,
+            url=result.url,
+            status=result.status,
+            latency_ms=result.latency_ms,
+            ok=result.ok,
+            error=result.error[:1000],
+            response_excerpt=result.excerpt[:500],
+            operator=operator,
+        )
+    )

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import insert, select, update
 
-from engine.store.outbox import AttemptResult, Outgoing, promote_next
-from engine.store.schema import account, call, call_event, notification, notification_attempt
+from engine.store.outbox import AttemptResult, Outgoing, insert_attempt, promote_next
+from engine.store.schema import account, call, call_event, notification
 from engine.store.states import NotificationState
 
 if TYPE_CHECKING:
@@ -94,19 +94,7 @@ def record(tx: Tx, taken: Taken, result: AttemptResult, *, operator: str, now: f
     settled and the next queued one, if none is pending, heads the call's line. Failed:
     the row goes back to what it was (a pending one keeps its retry time)."""
     item = taken.item
-    tx.conn.execute(
-        insert(notification_attempt).values(
-            notification_id=item.id,
-            started_at=result.started_at,
-            url=result.url,
-            status=result.status,
-            latency_ms=result.latency_ms,
-            ok=result.ok,
-            error=result.error[:1000],
-            response_excerpt=result.excerpt[:500],
-            operator=operator,
-        )
-    )
+    insert_attempt(tx.conn, item.id, result, operator)
     values: dict[str, object] = {
         "tries": notification.c.tries + 1, "lease_until": None, "claim": None,
     }  # fmt: skip
