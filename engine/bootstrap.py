@@ -23,7 +23,7 @@ from engine.domain.rules import CallRules, Decision, RuleSettings
 from engine.errors import StoreUnavailable
 from engine.notifications.http import WebhookClient
 from engine.notifications.sender import NotificationSender
-from engine.service.calls import CallRequest, CallService, Refused, Registered, Wakers
+from engine.service.calls import CallRequest, CallService, Login, Refused, Registered, Wakers
 from engine.service.credentials import CredentialChecker
 from engine.service.guard import LoginGuard
 from engine.store import health
@@ -92,13 +92,6 @@ class Service:
             ),
         )
         self._wakers = _TickerWakers()
-        self.calls = CallService(
-            self.store,
-            self.rules,
-            clock,
-            queue_limit=settings.limits.queue_limit,
-            wakers=self._wakers,
-        )
         self.credentials = CredentialChecker(
             self.store,
             guard=LoginGuard(
@@ -107,6 +100,14 @@ class Service:
                 window=settings.api.login_window,
                 clock=clock,
             ),
+        )
+        self.calls = CallService(
+            self.store,
+            self.rules,
+            clock,
+            queue_limit=settings.limits.queue_limit,
+            wakers=self._wakers,
+            credentials=self.credentials,
         )
         self._carrier = carrier
         self._http_client = http_client
@@ -237,10 +238,12 @@ class Service:
         return problems
 
     # -- shortcuts for the front door and tests -------------------------------------------
-    def register_call(self, request: CallRequest) -> Registered | Refused:
+    def register_call(
+        self, request: CallRequest, login: Login | None = None
+    ) -> Registered | Refused:
         """Store an accepted call request (or refuse it); dialling starts at once, or when
-        the account's limits allow."""
-        return self.calls.register(request)
+        the account's limits allow. With ``login``, see :meth:`CallService.register`."""
+        return self.calls.register(request, login)
 
     def apply_event(self, event: LegEvent) -> Decision:
         """Apply one carrier event; returns once committed."""

@@ -19,7 +19,7 @@ from engine.bootstrap import Service
 from engine.domain.phone import PhoneNumber, parse_number
 from engine.domain.rules import Refusal
 from engine.errors import InvalidPhoneNumber, LoginLocked, StoreUnavailable
-from engine.service.calls import CallRequest, Refused
+from engine.service.calls import CallRequest, Login, Refused
 from web import call_options
 from web.messages import Lang, message, reason
 
@@ -216,40 +216,52 @@ def register_call() -> Response:
         key = _idempotency_key(data, lang)
         _check_other_fields(data, lang)
         service = _service()
-        try:
-            account = service.credentials.verify(username, password, request.remote_addr)
-        except LoginLocked as exc:
-            return locked(exc, lang)
-        if account is None:
-            raise ApiError(401, message("bad_user", lang))
+        login = Login(username, password, request.remote_addr)
         try:  # the optional fields: custom, callback_url, caller_id, ring_timeout
-            options = call_options.parse(data, account, service.settings, lang)
+            options = call_options.parse(data, service.settings, lang)
         except call_options.OptionRefused as exc:
-            raise ApiError(400, exc.text) from None
+            # The credentials are answered first: a wrong password gets 401 whatever else.
+            return _login_refused(service, login, lang) or answer(400, False, exc.text)
         received = _stored(data)
         received["remote_addr"] = request.remote_addr
         fingerprint = (caller.e164, callee.e164, duration, lang)
-        outcome = service.register_call(
-            CallRequest(
-                account_id=account.id,
-                caller=caller,
-                callee=callee,
-                duration=duration,
-                lang=lang,
-                request=received,
-                idempotency=(key, _digest(fingerprint)) if key else None,
-                check_limits=account.limited,
-                custom=options.custom,
-                callback_url=options.callback_url,
-                caller_id=options.caller_id,
-                ring_timeout=options.ring_timeout,
-            )
+        call_request = CallRequest(
+            account_id=0,  # the login's account, read in the registration's transaction
+            caller=caller,
+            callee=callee,
+            duration=duration,
+            lang=lang,
+            request=received,
+            idempotency=(key, _digest(fingerprint)) if key else None,
+            custom=options.custom,
+            callback_url=options.callback_url,
+            caller_id=options.caller_id,
+            ring_timeout=options.ring_timeout,
         )
+        outcome = service.register_call(call_request, login)
+        if isinstance(outcome, Refused) and outcome.reason is Refusal.LOGIN:
+            # Not settled by what is known (the pair's first request since the start, a
+            # new password, a locked, disabled or unknown user): argon2 decides, outside
+            # any transaction, and a verified pair is then known.
+            refused = _login_refused(service, login, lang)
+            if refused is not None:
+                return refused
+            outcome = service.register_call(call_request, login)
     except ApiError as exc:
         return answer(exc.status, False, exc.text)
     if isinstance(outcome, Refused):
         return _refused(outcome, lang)
     return answer(200, True, message("received", lang), id=outcome.id)
+
+
+def _login_refused(service: Service, login: Login, lang: Lang) -> Response | None:
+    """None if the credentials are right and the account enabled, else the answer
+    (401, or 429 for a locked username or address)."""
+    try:
+        account = service.credentials.verify(login.username, login.password, login.address)
+    except LoginLocked as exc:
+        return locked(exc, lang)
+    return None if account is not None else answer(401, False, message("bad_user", lang))
 
 
 def locked(exc: LoginLocked, lang: Lang) -> Response:
@@ -266,6 +278,10 @@ def _refused(refused: Refused, lang: Lang) -> Response:
         return response
     if refused.reason is Refusal.NO_CREDIT:
         return answer(402, False, message("no_credit", lang))
+    if refused.reason is Refusal.LOGIN:  # the account changed between two reads
+        return answer(401, False, message("bad_user", lang))
+    if refused.reason is Refusal.CALLER_ID:
+        return answer(400, False, call_options.caller_id_refused(lang))
     return answer(422, False, message("idempotency", lang))
 
 

@@ -4,8 +4,9 @@
 * ``custom``: up to 128 characters, echoed as ``custom`` on every notification;
 * ``callback_url``: this call's notifications go there, held to the rules of a
   customer-supplied URL (engine/notifications/urls.py);
-* ``caller_id``: the number presented to the callee, one of the account's
-  (``account set-caller-ids``);
+* ``caller_id``: the number presented to the callee; whether it is one of the account's
+  (``account set-caller-ids``) is checked with the account, in the registration's own
+  transaction;
 * ``ring_timeout``: seconds a leg may ring, at most ``timers.ring_timeout``.
 """
 
@@ -18,7 +19,6 @@ from engine.config import Settings
 from engine.domain.phone import parse_number
 from engine.errors import InvalidPhoneNumber
 from engine.notifications.urls import UrlRefused, validate_customer_url
-from engine.store.accounts import Account
 from web.messages import Lang, message, reason
 
 MAX_CUSTOM = 128
@@ -50,7 +50,7 @@ def _given(data: dict[str, Any], name: str, lang: Lang) -> str | None:
     return str(value).strip()
 
 
-def parse(data: dict[str, Any], account: Account, settings: Settings, lang: Lang) -> CallOptions:
+def parse(data: dict[str, Any], settings: Settings, lang: Lang) -> CallOptions:
     """The request's optional fields, checked; raises :class:`OptionRefused`."""
 
     def bad(name: str, why: str, **fields: object) -> OptionRefused:
@@ -75,8 +75,6 @@ def parse(data: dict[str, Any], account: Account, settings: Settings, lang: Lang
             caller_id = parse_number(caller_id, settings.api.default_region).e164
         except InvalidPhoneNumber:
             raise bad("caller_id", "not_phone") from None
-        if caller_id not in account.caller_ids:
-            raise bad("caller_id", "caller_id")
     ring = _given(data, "ring_timeout", lang)
     ring_timeout = None
     if ring is not None:
@@ -89,3 +87,8 @@ def parse(data: dict[str, Any], account: Account, settings: Settings, lang: Lang
         if ring_timeout > limit:
             raise bad("ring_timeout", "too_long", max=f"{limit:g}")
     return CallOptions(custom, url, caller_id, ring_timeout)
+
+
+def caller_id_refused(lang: Lang) -> str:
+    """The 400 answer's message for a caller ID the account may not present."""
+    return message("invalid", lang, name="caller_id", reason=reason("caller_id", lang))

@@ -444,6 +444,8 @@ class Refusal(StrEnum):
     NO_CREDIT = "no_credit"
     QUEUE_FULL = "queue_full"
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+    LOGIN = "login"  # the login is not settled by what is known: verify the password
+    CALLER_ID = "caller_id"  # a caller ID the account may not present
 
 
 def registration_refusal(

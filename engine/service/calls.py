@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import metrics
 from engine.domain.codes import Cause
@@ -31,6 +31,9 @@ from engine.store import calls, limits, registration
 from engine.store.calls import LockedCall
 from engine.store.registration import NewCall
 from engine.store.unit_of_work import Store, Tx
+
+if TYPE_CHECKING:
+    from engine.service.credentials import CredentialChecker
 
 log = logging.getLogger("callbridge.calls")
 
@@ -63,8 +66,17 @@ class CallRequest:
     check_limits: bool = False  # the account has credit or throttling limits
     custom: str | None = None  # the customer's own data, echoed on every notification
     callback_url: str | None = None  # this call's notifications go here
-    caller_id: str | None = None  # E.164 presented to the callee (checked by the front door)
+    caller_id: str | None = None  # E.164 presented to the callee, one of the account's
     ring_timeout: float | None = None  # seconds a leg may ring (None: the configured one)
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """The API credentials a request came with, checked in the registration's own unit."""
+
+    username: str
+    password: str
+    address: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,31 +102,51 @@ class CallService:
         *,
         queue_limit: int = 1000,
         wakers: Wakers | None = None,
+        credentials: CredentialChecker | None = None,
     ) -> None:
         self.store = store
+        self.credentials = credentials
         self.rules = rules
         self.clock = clock
         self.queue_limit = queue_limit
         self.wakers = wakers or Wakers()
 
     # -- registration ------------------------------------------------------------------
-    def register(self, req: CallRequest) -> Registered | Refused:
+    def register(self, req: CallRequest, login: Login | None = None) -> Registered | Refused:
         """Accept a request (its rows are written with the group's other work) or
-        refuse it; a refusal rolls nothing back for anyone else."""
+        refuse it; a refusal rolls nothing back for anyone else.
+
+        With ``login``, the account is the login's, read in the same transaction
+        (``req.account_id`` and ``req.check_limits`` are taken from it); a login that
+        what is known cannot settle is refused with ``Refusal.LOGIN``: verify the
+        password (:meth:`CredentialChecker.verify`) and ask again.
+        """
         try:
-            outcome = self.store.run(lambda tx: self._register(tx, req))
+            outcome = self.store.run(lambda tx: self._register(tx, req, login))
         except Conflict:
             if req.idempotency is None:
                 raise
             # The same key raced us and won: answer as it did.
-            outcome = self.store.run(lambda tx: self._register(tx, req))
+            outcome = self.store.run(lambda tx: self._register(tx, req, login))
         if isinstance(outcome, NewCall):
-            metrics.call_registered(req.account_id)
-            log.info("call %s: registered (account %s)", outcome.id, req.account_id)
+            account_id = outcome.values["account_id"]
+            metrics.call_registered(account_id)
+            log.info("call %s: registered (account %s)", outcome.id, account_id)
             return Registered(outcome.id)
         return outcome
 
-    def _register(self, tx: Tx, req: CallRequest) -> NewCall | Registered | Refused:
+    def _register(
+        self, tx: Tx, req: CallRequest, login: Login | None
+    ) -> NewCall | Registered | Refused:
+        if login is not None:
+            if self.credentials is None:
+                raise RuntimeError("a login needs a CallService built with credentials")
+            account = self.credentials.admitted(tx, login.username, login.password, login.address)
+            if account is None:
+                return Refused(Refusal.LOGIN)
+            if req.caller_id is not None and req.caller_id not in account.caller_ids:
+                return Refused(Refusal.CALLER_ID)
+            req = replace(req, account_id=account.id, check_limits=account.limited)
         if req.idempotency is not None:
             key, digest = req.idempotency
             seen = registration.key_used(tx, req.account_id, key)

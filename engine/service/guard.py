@@ -57,6 +57,11 @@ class LoginGuard:
         now = self.clock()
         self._refuse(login_guard.locked_until(tx, keys.all, self.limit, self.window, now), now)
 
+    def is_locked(self, tx: Tx, keys: Keys) -> bool:
+        """Whether :meth:`check` would refuse (a read, for a unit of work: no exception)."""
+        now = self.clock()
+        return login_guard.locked_until(tx, keys.all, self.limit, self.window, now) > now
+
     def take(self, keys: Keys) -> None:
         """Count an attempt about to run argon2; raise LoginLocked if it is over the limit."""
         now = self.clock()

@@ -8,6 +8,7 @@ write them. A unit that must read a call whose rows are kept back flushes first.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, case, insert, or_, select, update
@@ -34,6 +35,7 @@ class Writes:
         self.cancels: list[tuple[Prepared, dict[str, Any]]] = []
         self.timers: list[dict[str, Any]] = []
         self.touched: set[int] = set()  # calls with rows kept back
+        self.reads: dict[Hashable, Any] = {}  # answers the group's units share (Tx.once)
 
     def flush(self, conn: Connection) -> None:
         if self.new_calls:  # first: nothing else of the group refers to them

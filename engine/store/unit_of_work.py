@@ -16,8 +16,8 @@ not reachable now" arrives as :class:`engine.errors.StoreUnavailable`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
@@ -45,6 +45,14 @@ class Tx:
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this unit's transaction has committed."""
         self._after.append(callback)
+
+    def once(self, key: Hashable, read: Callable[[], T]) -> T:
+        """``read()``, asked once per transaction: the units that share it (a group) share
+        the answer. Only for rows that no unit of work changes (an account's login)."""
+        reads = self.writes.reads
+        if key not in reads:
+            reads[key] = read()
+        return cast(T, reads[key])
 
     def flush(self) -> None:
         """Write the rows kept back so far (a read that must see them comes next)."""

@@ -377,6 +377,27 @@ def test_bad_optional_fields(api: Api, db: Engine, field: str, value: str, text:
     assert (response.status_code, response.get_json()) == (400, {"success": False, "message": text})
 
 
+@pytest.mark.parametrize("field", ["caller_id", "callback_url", "ring_timeout", "custom"])
+def test_wrong_credentials_are_answered_before_a_bad_optional_field(api: Api, field: str) -> None:
+    data = {"username": A[0], "password": "wrong", "caller": "5320000001",
+            "callee": "5320000002", "duration": "30", field: "x" * 3000}  # fmt: skip
+    response = api.client.post("/api/v1/calls", data=data)
+    assert response.status_code == 401
+
+
+def test_a_caller_id_taken_away_is_refused_at_the_next_request(api: Api, db: Engine) -> None:
+    set_caller_ids(db, "acme", ["+902120000000"])
+    api.place(caller_id="2120000000")  # the pair is verified and known from now on
+    set_caller_ids(db, "acme", [])
+    response = api.client.post(
+        "/api/v1/calls",
+        data={"username": A[0], "password": A[1], "caller": "5320000001",
+              "callee": "5320000002", "duration": "30", "caller_id": "2120000000"},
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert "caller_id" in response.get_json()["message"]
+
+
 def test_optional_fields_are_kept(api: Api, db: Engine) -> None:
     set_caller_ids(db, "acme", ["+902120000000"])
     call_id = api.place(custom="x" * 128, caller_id="2120000000", ring_timeout="15")

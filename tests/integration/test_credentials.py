@@ -11,7 +11,7 @@ from engine.service.credentials import CredentialChecker
 from engine.store.accounts import _hasher, create_account, set_disabled, set_limits
 from engine.store.database import transaction
 from engine.store.schema import account
-from engine.store.unit_of_work import Store
+from engine.store.unit_of_work import Store, Tx
 
 
 def _checker(db: Engine) -> CredentialChecker:
@@ -83,3 +83,49 @@ def test_concurrent_checks_of_one_pair_hash_once(db: Engine) -> None:
         t.join()
     assert len(results) == 8 and all(r is not None for r in results)
     assert checker.hashes == 1
+
+
+def test_a_registration_admits_only_what_is_already_settled(db: Engine) -> None:
+    """``admitted`` (inside a unit of work, no argon2) says yes only to a pair already
+    verified against the current hash of an enabled account; anything else is None."""
+    checker = _checker(db)
+    store = Store(db)
+
+    def admitted(password: str = "s3cret-pw") -> bool:
+        found = store.run(lambda tx: checker.admitted(tx, "acme", password, "192.0.2.1"))
+        return found is not None
+
+    assert not admitted()  # never verified in this process
+    assert checker.verify("acme", "s3cret-pw") is not None
+    assert admitted()
+    assert not admitted("wrong")
+    assert store.run(lambda tx: checker.admitted(tx, "nobody", "x", None)) is None
+    set_disabled(db, "acme")
+    assert not admitted()  # the next transaction reads the row again
+    set_disabled(db, "acme", False)
+    assert admitted()
+    with transaction(db) as conn:
+        conn.execute(
+            update(account)
+            .where(account.c.username == "acme")
+            .values(password_hash=_hasher.hash("s3cret-pw"))  # same password, new hash
+        )
+    assert not admitted()  # a verdict holds for one stored hash only
+    assert checker.hashes == 1
+
+
+def test_the_units_of_one_transaction_share_a_read_and_the_next_one_reads_again(
+    db: Engine,
+) -> None:
+    store = Store(db)
+    reads: list[int] = []
+
+    def read() -> int:
+        reads.append(1)
+        return len(reads)
+
+    def unit(tx: Tx) -> tuple[int, int]:
+        return tx.once("k", read), tx.once("k", read)
+
+    assert store.run(unit) == (1, 1)
+    assert store.run(unit) == (2, 2)
