@@ -191,6 +191,8 @@ def take_login_attempt(db: Engine, key: str, limit: int, window: float, now: flo
     One statement counts and checks, atomically on both backends (SQLite's write lock;
     PostgreSQL's row lock of INSERT ... ON CONFLICT), so concurrent attempts cannot all
     pass the check before any of them is counted. Refused attempts are counted too.
+    Counts whose window has ended are deleted on the way (sign-ins are rare, so the table
+    stays as small as the attempts of one window).
     """
     upsert = postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert
     expired = ui_login_limit.c.window_start <= now - window
@@ -207,6 +209,7 @@ def take_login_attempt(db: Engine, key: str, limit: int, window: float, now: flo
         .returning(ui_login_limit.c.tries)
     )
     with transaction(db) as conn:
+        conn.execute(delete(ui_login_limit).where(expired, ui_login_limit.c.key != key[:200]))
         tries = conn.execute(statement).scalar_one()
     return int(tries) <= limit
 

@@ -11,10 +11,11 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from engine.config import Settings
 from engine.store import users
+from engine.store.ui_schema import ui_login_limit
 from tests.ui.conftest import PASSWORD, Seeded, csrf_token, login
 from web.app import create_app
 from web.ui.redirects import local_path
@@ -387,3 +388,12 @@ def test_trusted_proxies_must_be_addresses() -> None:
     with pytest.raises(ValueError, match="nope"):
         Settings(ui={"trusted_proxies": ["10.0.0.1", "nope"]})  # type: ignore[arg-type]
     assert Settings().ui.trusted_proxies == []
+
+
+def test_sign_in_counts_whose_window_ended_are_deleted(db: Engine, seeded: Seeded) -> None:
+    for i in range(5):
+        users.take_login_attempt(db, f"guess{i}|192.0.2.{i}", 5, 60, 1000 + i)
+    users.take_login_attempt(db, "later|192.0.2.9", 5, 60, 1100)  # every window above ended
+    with db.connect() as conn:
+        keys = conn.execute(select(ui_login_limit.c.key)).scalars().all()
+    assert keys == ["later|192.0.2.9"]
