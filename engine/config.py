@@ -222,8 +222,9 @@ class UiSettings(BaseModel):
     secure_cookies: bool = False  # set true behind HTTPS
     login_attempts: int = Field(default=5, ge=1)  # failed logins allowed per window
     login_window: float = Field(default=300.0, gt=0)  # seconds
-    # Addresses or networks of reverse proxies whose X-Forwarded-Proto is believed (HTTPS
-    # then means Secure cookies and HSTS); the header is ignored from anyone else.
+    # Addresses or networks of reverse proxies whose X-Forwarded-Proto (HTTPS then means
+    # Secure cookies and HSTS) and X-Forwarded-For (the client address the guessing limits
+    # count) are believed; the headers are ignored from anyone else.
     trusted_proxies: list[str] = Field(default_factory=list)
 
     @field_validator("trusted_proxies")

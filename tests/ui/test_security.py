@@ -397,3 +397,22 @@ def test_sign_in_counts_whose_window_ended_are_deleted(db: Engine, seeded: Seede
     with db.connect() as conn:
         keys = conn.execute(select(ui_login_limit.c.key)).scalars().all()
     assert keys == ["later|192.0.2.9"]
+
+
+def test_the_client_address_comes_from_trusted_proxies_only() -> None:
+    from web.ui.proxy import TrustedProxy
+
+    seen: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(environ["REMOTE_ADDR"])
+        return []
+
+    proxy = TrustedProxy(app, ["10.0.0.0/24"])
+    for remote, forwarded in (
+        ("10.0.0.7", "198.51.100.1, 203.0.113.9"),  # the proxy's own entry is the last
+        ("10.0.0.7", "not-an-address"),
+        ("192.0.2.50", "203.0.113.9"),  # not a trusted proxy: ignored
+    ):
+        proxy({"REMOTE_ADDR": remote, "HTTP_X_FORWARDED_FOR": forwarded}, None)  # type: ignore[arg-type]
+    assert seen == ["203.0.113.9", "10.0.0.7", "192.0.2.50"]

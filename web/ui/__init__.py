@@ -14,7 +14,7 @@ from engine.config import Settings
 from web.ui import auth, calls, dashboard, exports, users_admin
 from web.ui.common import csrf, install_template_helpers, shell
 from web.ui.identity import login_manager
-from web.ui.proxy import TrustedProxyScheme
+from web.ui.proxy import TrustedProxy
 from web.ui.secret import secret_key
 from web.ui.sessions import UiSessions
 from web.ui.text import visible
@@ -48,7 +48,7 @@ def init_ui(app: Flask, service: Service, settings: Settings) -> None:
     for bp in BLUEPRINTS:
         app.register_blueprint(bp, url_prefix=PREFIX)
     if settings.ui.trusted_proxies:
-        app.wsgi_app = TrustedProxyScheme(app.wsgi_app, settings.ui.trusted_proxies)  # type: ignore[method-assign]
+        app.wsgi_app = TrustedProxy(app.wsgi_app, settings.ui.trusted_proxies)  # type: ignore[method-assign]
 
     @app.get("/")
     def root() -> Response:
