@@ -1,9 +1,9 @@
 """Server time of the audit UI's calls list with a million calls (target: under 100 ms).
 
 Fills a fresh database (SQLite file, or a new schema on the PostgreSQL test database that
-is dropped afterwards) with ``--calls`` calls over 30 days and 20 accounts, plus events,
-notifications and attempts for 1 % of them, by bulk insert (executemany / COPY). Then it
-signs in as an operator through the Flask test client and times each page (median of
+is dropped afterwards) with ``--calls`` calls over 30 days and 20 accounts, plus events
+and notifications for 1 % of them (a tenth of those with one given up, two tenths with one
+unsettled), by bulk insert (executemany / COPY). Then it signs in as an operator through the Flask test client and times each page (median of
 ``--repeat`` requests, after one warm-up): the first page with its counts per code, an
 older page, and filtered pages.
 
@@ -83,7 +83,13 @@ def fill(db: SqlEngine, n: int) -> float:
         )
     ]
     notes = [(cid, seq, 1, seq - 1, 0, now, "delivered", 1, now, now, now) for cid in sample
-             for seq in (1, 2, 3)]  # fmt: skip
+             for seq in (1, 2)]  # fmt: skip
+    for k, cid in enumerate(sample):  # the third: mostly delivered, some failing
+        state, tries = {0: ("failed", 10), 5: ("pending", 2), 7: ("queued", 0)}.get(
+            k % 10, ("delivered", 1)
+        )
+        notes.append((cid, 3, 1, 2, 0, now, state, tries, now + 60, now,
+                      now if state == "delivered" else None))  # fmt: skip
     raw = db.raw_connection()
     try:
         cur = raw.cursor()

@@ -10,7 +10,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Connection,
+    Select,
+    and_,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,
+    union,
+)
 
 from engine.domain.codes import StatusCode
 from engine.domain.phone import parse_number
@@ -77,15 +89,7 @@ def conditions(f: CallFilter, scope: int | None) -> list[ColumnElement[bool]]:
     if f.call_id is not None:
         where.append(call.c.id == f.call_id)
     if f.delivery:
-        unsettled = notification.c.state.in_(("pending", "queued"))
-        wanted = (
-            unsettled
-            if f.delivery == "undelivered"
-            else or_(notification.c.state == "failed", and_(unsettled, notification.c.tries > 0))
-        )
-        where.append(
-            select(notification.c.id).where(notification.c.call_id == call.c.id, wanted).exists()
-        )
+        where.append(call.c.id.in_(_calls_by_delivery(f.delivery)))
     if f.endpoint == "failing":
         assert f.failing_accounts is not None, "resolved() first"
         where.append(call.c.account_id.in_(f.failing_accounts))
@@ -94,6 +98,25 @@ def conditions(f: CallFilter, scope: int | None) -> list[ColumnElement[bool]]:
     if f.until is not None:
         where.append(call.c.created_at < f.until)
     return where
+
+
+def _state_is(*states: str) -> ColumnElement[bool]:
+    """``notification.state IN ('a', ...)`` with the states written as literals: a partial
+    index (``WHERE state IN ('pending', 'queued')``) is used only for the same literal
+    condition, never for bound parameters (SQLite)."""
+    return notification.c.state.in_([literal_column(f"'{s}'") for s in states])
+
+
+def _calls_by_delivery(kind: str) -> CompoundSelect | Select[Any]:
+    """The ids of calls with a notification not delivered yet (``undelivered``), or given
+    up or tried without success and still unsettled (``failing``). Read from the partial
+    indexes of unsettled and of given-up notifications, never the delivered bulk; the
+    calls are then found by id, so the list costs what the few matches cost."""
+    unsettled = select(notification.c.call_id).where(_state_is("pending", "queued"))
+    if kind == "undelivered":
+        return unsettled
+    given_up = select(notification.c.call_id).where(_state_is("failed"))
+    return union(given_up, unsettled.where(notification.c.tries > 0))
 
 
 def resolved(conn: Connection, f: CallFilter) -> CallFilter:
