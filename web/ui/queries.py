@@ -49,6 +49,11 @@ class CallFilter:
     region: str = "TR"
     delivery: str = ""  # "" | "undelivered" | "failing": the call's notifications
     endpoint: str = ""  # "" | "failing": the account's callback endpoint
+    # Calls with a delivery try ("any" | "delivered" | "failed") started in
+    # [tried_since, tried_until) (either end open when None); "" for no such condition.
+    tried: str = ""
+    tried_since: float | None = None
+    tried_until: float | None = None
     # The accounts whose endpoint is failing, read before the calls (see ``resolved``).
     failing_accounts: tuple[int, ...] | None = None
     numbers: tuple[str, ...] = field(default=(), init=False)
@@ -90,6 +95,8 @@ def conditions(f: CallFilter, scope: int | None) -> list[ColumnElement[bool]]:
         where.append(call.c.id == f.call_id)
     if f.delivery:
         where.append(call.c.id.in_(_calls_by_delivery(f.delivery)))
+    if f.tried:
+        where.append(call.c.id.in_(_calls_by_tries(f.tried, f.tried_since, f.tried_until)))
     if f.endpoint == "failing":
         assert f.failing_accounts is not None, "resolved() first"
         where.append(call.c.account_id.in_(f.failing_accounts))
@@ -117,6 +124,27 @@ def _calls_by_delivery(kind: str) -> CompoundSelect | Select[Any]:
         return unsettled
     given_up = select(notification.c.call_id).where(_state_is("failed"))
     return union(given_up, unsettled.where(notification.c.tries > 0))
+
+
+def _calls_by_tries(kind: str, since: float | None, until: float | None) -> Select[Any]:
+    """The ids of calls with a delivery try of ``kind`` started in [since, until): read
+    from the index of attempts by start time."""
+    where: list[ColumnElement[bool]] = []
+    if since is not None:
+        where.append(notification_attempt.c.started_at >= since)
+    if until is not None:
+        where.append(notification_attempt.c.started_at < until)
+    if kind != "any":
+        where.append(notification_attempt.c.ok == (kind == "delivered"))
+    return (
+        select(notification.c.call_id)
+        .select_from(
+            notification_attempt.join(
+                notification, notification.c.id == notification_attempt.c.notification_id
+            )
+        )
+        .where(and_(true(), *where))
+    )
 
 
 def resolved(conn: Connection, f: CallFilter) -> CallFilter:
