@@ -118,12 +118,22 @@ def fill(db: SqlEngine, n: int) -> float:
             f"tries, next_attempt_at, created_at, delivered_at) VALUES ({', '.join([ph] * 11)})",
             notes,
         )
+        # One attempt per notification tried, over the last day (the dashboard's window).
+        for ok, where in (
+            ("1 = 1", "state = 'delivered'"),
+            ("1 = 0", "tries > 0 AND state <> 'delivered'"),
+        ):
+            cur.execute(
+                "INSERT INTO notification_attempt (notification_id, started_at, url, status, "
+                "latency_ms, ok, error, response_excerpt) SELECT id, created_at - id % 80000, "
+                f"'http://127.0.0.1:9/cb', 200, 12.0, {ok}, '', '' FROM notification WHERE {where}"
+            )
         raw.commit()
     finally:
         raw.close()
-    with db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        # One account whose callback endpoint is failing (its calls: 1 in ACCOUNTS).
+    with db.begin() as conn:  # one account whose endpoint is failing (1 call in ACCOUNTS)
         conn.execute(text("UPDATE account SET callback_failing_since = 1 WHERE id = 5"))
+    with db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE" if db.dialect.name == "postgresql" else "ANALYZE"))
     return time.perf_counter() - t0
 
@@ -150,12 +160,22 @@ def measure(db: SqlEngine, url: str, repeat: int) -> list[tuple[str, float]]:
         ("filter: notifications undelivered", "/ui/?delivery=undelivered"),
         ("filter: notifications failing", "/ui/?delivery=failing"),
         ("filter: account's endpoint failing", "/ui/?callbacks=failing"),
-    ]
+        ("dashboard: calls ended in 24 h", "/ui/?state=final&since={day_ago}"),
+        ("dashboard bar: code 12 in one hour", "/ui/?code=12&since={hour}&until={hour_end}"),
+        ("dashboard bar: in progress in one hour", "/ui/?state=active&since={hour}&until={now}"),
+        ("dashboard: a failed try in 24 h", "/ui/?tried=failed&tried_since={day_ago}"),
+        ("dashboard bar: failed tries in one hour",
+         "/ui/?tried=failed&tried_since={hour}&tried_until={hour_end}"),
+    ]  # fmt: skip
+    now = int(time.time())
+    hour = (now // 3600 - 2) * 3600
+    windows = {"day_ago": now // 3600 * 3600 - 23 * 3600, "hour": hour,
+               "hour_end": hour + 3600, "now": now + 3600}  # fmt: skip
     day = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 10 * 86400))
     num = "0100000"
     out = []
     for name, path in cases:
-        path = path.format(d=day, num=num)
+        path = path.format(d=day, num=num, **windows)
         assert client.get(path).status_code == 200, path
         times = []
         for _ in range(repeat):
