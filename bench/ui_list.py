@@ -160,17 +160,22 @@ def measure(db: SqlEngine, url: str, repeat: int) -> list[tuple[str, float]]:
         ("filter: notifications undelivered", "/ui/?delivery=undelivered"),
         ("filter: notifications failing", "/ui/?delivery=failing"),
         ("filter: account's endpoint failing", "/ui/?callbacks=failing"),
-        ("dashboard: calls ended in 24 h", "/ui/?state=final&since={day_ago}"),
+        ("dashboard: calls ended in 24 h", "/ui/?state=final&since={day_ago}&until={next_hour}"),
+        ("dashboard: calls ended in 7 d", "/ui/?state=final&since={week_ago}&until={next_hour}"),
         ("dashboard bar: code 12 in one hour", "/ui/?code=12&since={hour}&until={hour_end}"),
-        ("dashboard bar: in progress in one hour", "/ui/?state=active&since={hour}&until={now}"),
-        ("dashboard: a failed try in 24 h", "/ui/?tried=failed&tried_since={day_ago}"),
+        ("dashboard bar: in progress in one hour",
+         "/ui/?state=active&since={this_hour}&until={next_hour}"),
+        ("dashboard: a failed try in 24 h",
+         "/ui/?tried=failed&tried_since={day_ago}&tried_until={next_hour}"),
         ("dashboard bar: failed tries in one hour",
          "/ui/?tried=failed&tried_since={hour}&tried_until={hour_end}"),
     ]  # fmt: skip
     now = int(time.time())
     hour = (now // 3600 - 2) * 3600
-    windows = {"day_ago": now // 3600 * 3600 - 23 * 3600, "hour": hour,
-               "hour_end": hour + 3600, "now": now + 3600}  # fmt: skip
+    next_hour = (now // 3600 + 1) * 3600
+    windows = {"day_ago": next_hour - 24 * 3600, "week_ago": next_hour - 7 * 24 * 3600,
+               "next_hour": next_hour, "this_hour": next_hour - 3600, "hour": hour,
+               "hour_end": hour + 3600}  # fmt: skip
     day = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 10 * 86400))
     num = "0100000"
     out = []

@@ -51,7 +51,11 @@ ui_login_limit = Table(
 ix_call_state_id = Index("ix_call_state_id", call.c.state, call.c.id)
 ix_call_caller_id = Index("ix_call_caller_id", call.c.caller, call.c.id)
 ix_call_callee_id = Index("ix_call_callee_id", call.c.callee, call.c.id)
-ix_call_created_at = Index("ix_call_created_at", call.c.created_at)
+# Calls by creation time with their state and account (the dashboard's windows, and the
+# list's counts over a window are read from it alone).
+ix_call_created_at_state = Index(
+    "ix_call_created_at_state", call.c.created_at, call.c.state, call.c.account_id
+)
 ix_notification_attempt_started_at = Index(
     "ix_notification_attempt_started_at", notification_attempt.c.started_at
 )

@@ -1,4 +1,4 @@
-"""Delivery attempts keep the header fields sent and answered; given-up notifications indexed
+"""Attempts keep their header fields; indexes for given-up notifications and time windows
 
 ``notification_attempt.request_headers`` holds the fields a notification was sent with
 (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``, ...) and
@@ -8,6 +8,9 @@ masked before they are written. Attempts made before this revision keep "".
 
 ``ix_notification_failed`` indexes the calls of given-up notifications only (partial), so
 the calls list's "notifications failing" filter reads them without scanning the outbox.
+``ix_call_created_at_state`` (created_at, state, account_id) replaces the index on
+``created_at`` alone: calls of a time window are counted per state (and account) from the
+index only.
 
 Revision ID: 0012
 Revises: 0009
@@ -33,6 +36,11 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("response_headers", sa.Text(), server_default="", nullable=False)
         )
+    with op.batch_alter_table("call", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_call_created_at_state", ["created_at", "state", "account_id"], unique=False
+        )
+        batch_op.drop_index("ix_call_created_at")
     with op.batch_alter_table("notification", schema=None) as batch_op:
         batch_op.create_index(
             "ix_notification_failed",
@@ -46,6 +54,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("notification", schema=None) as batch_op:
         batch_op.drop_index("ix_notification_failed")
+    with op.batch_alter_table("call", schema=None) as batch_op:
+        batch_op.create_index("ix_call_created_at", ["created_at"], unique=False)
+        batch_op.drop_index("ix_call_created_at_state")
     with op.batch_alter_table("notification_attempt", schema=None) as batch_op:
         batch_op.drop_column("response_headers")
         batch_op.drop_column("request_headers")

@@ -123,9 +123,9 @@ def index() -> Any:
             account_id = None
         seen = scope() if account_id is None else account_id
         data = dashboard_data(conn, seen, first_hour * 3600.0)
-    since = first_hour * 3600
+    since, until = first_hour * 3600, (first_hour + hours) * 3600  # the hours shown
     scoped = {"account": str(account_id)} if account_id else {}
-    base = {"since": str(since), **scoped}
+    base = {"since": str(since), "until": str(until), **scoped}
     labels = _hour_labels(first_hour, hours)
     name = dict(labels)
     codes = [c for c in StatusCode if c.is_final]
