@@ -321,6 +321,7 @@ TR: dict[str, str] = {
     "({calls} calls)": "({calls} arama)",
     "in {calls} calls": "{calls} aramada",
     "Calls with a failed delivery try": "Başarısız gönderim denemesi olan aramalar",
+    "The ended calls it is computed from": "Hesaplandığı biten aramalar",
     "Request sent": "Gönderilen istek",
     "Response received": "Alınan yanıt",
     "request and response headers": "istek ve yanıt başlıkları",
