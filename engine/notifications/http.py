@@ -31,6 +31,8 @@ MAX_BODY = 64 * 1024  # read at most this much of an answer (only 500 chars are 
 class Reply:
     status: int
     text: str
+    # The response's header fields as received, in order (names as the receiver sent them).
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class WebhookClient:
@@ -41,6 +43,12 @@ class WebhookClient:
         self._tls = ssl.create_default_context()
         self._open: weakref.WeakSet[http.client.HTTPConnection] = weakref.WeakSet()
         self._lock = threading.Lock()
+
+    def headers_sent(self, headers: dict[str, str]) -> dict[str, str]:
+        """The header fields :meth:`request` sends with ``headers`` (besides ``Host``,
+        ``Accept-Encoding: identity`` and a POST's ``Content-Length``, which
+        ``http.client`` adds)."""
+        return {"User-Agent": self.user_agent, "Accept": "*/*", **headers}
 
     def get(self, url: str, headers: dict[str, str]) -> Reply:
         """One GET; raises :class:`WebhookError` when no answer came."""
@@ -65,7 +73,7 @@ class WebhookClient:
         if parts.query:
             target += "?" + parts.query
         key = (parts.scheme, parts.hostname, parts.port, address)
-        all_headers = {"User-Agent": self.user_agent, "Accept": "*/*", **headers}
+        all_headers = self.headers_sent(headers)
         pool: dict[tuple[str, str, int | None, str | None], http.client.HTTPConnection]
         pool = self._local.__dict__.setdefault("pool", {})
         kept = pool.pop(key, None)
@@ -125,7 +133,8 @@ class WebhookClient:
         if not response.isclosed():  # a longer answer than we read: do not reuse
             conn.close()
         charset = response.headers.get_content_charset() or "utf-8"
-        return Reply(response.status, body.decode(charset, errors="replace"))
+        fields = tuple((str(k), str(v)) for k, v in response.headers.items())
+        return Reply(response.status, body.decode(charset, errors="replace"), fields)
 
     def close(self) -> None:
         with self._lock:

@@ -34,6 +34,7 @@ from engine import metrics
 from engine.config import NotificationSettings
 from engine.domain.codes import StatusCode
 from engine.errors import StoreUnavailable, WebhookError
+from engine.notifications.headers import header_lines
 from engine.notifications.http import WebhookClient
 from engine.notifications.urls import Resolver, UrlRefused, check_send_target, redact
 from engine.store import outbox
@@ -186,6 +187,7 @@ class NotificationSender:
                 sign(secret, msg_id, ts, request.payload) for secret in self.secrets(item, now)
             ),
         }
+        sent = header_lines(self.client.headers_sent(headers).items())
         started = self.clock()
         t0 = time.perf_counter()
         try:
@@ -194,7 +196,9 @@ class NotificationSender:
             )
         except WebhookError as exc:
             latency = (time.perf_counter() - t0) * 1000
-            return AttemptResult(started, url, None, latency, False, error=str(exc))
+            return AttemptResult(
+                started, url, None, latency, False, error=str(exc), request_headers=sent
+            )
         latency = (time.perf_counter() - t0) * 1000
         in_time = latency <= self.settings.timeout * 1000
         ok = 200 <= response.status < 300 and in_time
@@ -203,7 +207,17 @@ class NotificationSender:
             error = f"HTTP {response.status}"
         elif not in_time:
             error = f"answered after the {self.settings.timeout:g} s timeout"
-        return AttemptResult(started, url, response.status, latency, ok, error, response.text[:500])
+        return AttemptResult(
+            started,
+            url,
+            response.status,
+            latency,
+            ok,
+            error,
+            response.text[:500],
+            request_headers=sent,
+            response_headers=header_lines(response.headers),
+        )
 
     def secrets(self, item: Outgoing, now: float) -> list[str]:
         """The secrets to sign with at ``now``: the account's, and the one it replaced

@@ -51,6 +51,10 @@ class AttemptResult:
     ok: bool
     error: str = ""
     excerpt: str = ""
+    # The header fields sent and received, as ``Name: value`` lines (bounded, credential
+    # values masked: engine/notifications/headers.py); "" when nothing was sent or received.
+    request_headers: str = ""
+    response_headers: str = ""
 
 
 def claim_ready(conn: Connection, now: float, limit: int, lease: float) -> list[Outgoing]:
@@ -228,6 +232,8 @@ def insert_attempt(
             ok=result.ok,
             error=result.error[:1000],
             response_excerpt=result.excerpt[:500],
+            request_headers=result.request_headers[:2000],
+            response_headers=result.response_headers[:2000],
             operator=operator,
         )
     )

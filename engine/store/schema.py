@@ -196,6 +196,9 @@ notification_attempt = Table(
     Column("error", Text, nullable=False, server_default=""),
     Column("response_excerpt", Text, nullable=False, server_default=""),
     Column("operator", String(64)),  # set when an operator asked for a re-send
+    # The header fields sent and answered, "Name: value" lines (credentials masked).
+    Column("request_headers", Text, nullable=False, server_default=""),
+    Column("response_headers", Text, nullable=False, server_default=""),
     Index("ix_notification_attempt_notification_id", "notification_id"),
 )
 

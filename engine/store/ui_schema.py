@@ -1,4 +1,4 @@
-"""The UI's tables and the indexes its queries need (migrations 0002 and 0005).
+"""The UI's tables and the indexes its queries need (migrations 0002, 0005 and 0012).
 
 They live on the same ``metadata`` as the engine's tables so Alembic autogenerate sees one
 schema. Importing this module attaches the extra ``call`` indexes to ``schema.call``.
@@ -15,9 +15,10 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    text,
 )
 
-from engine.store.schema import Id, call, metadata, notification_attempt
+from engine.store.schema import Id, call, metadata, notification, notification_attempt
 
 # People who sign in to the audit UI: operators see everything, account users one account.
 ui_user = Table(
@@ -50,7 +51,19 @@ ui_login_limit = Table(
 ix_call_state_id = Index("ix_call_state_id", call.c.state, call.c.id)
 ix_call_caller_id = Index("ix_call_caller_id", call.c.caller, call.c.id)
 ix_call_callee_id = Index("ix_call_callee_id", call.c.callee, call.c.id)
-ix_call_created_at = Index("ix_call_created_at", call.c.created_at)
+# Calls by creation time with their state and account (the dashboard's windows, and the
+# list's counts over a window are read from it alone).
+ix_call_created_at_state = Index(
+    "ix_call_created_at_state", call.c.created_at, call.c.state, call.c.account_id
+)
 ix_notification_attempt_started_at = Index(
     "ix_notification_attempt_started_at", notification_attempt.c.started_at
+)
+# The calls whose notifications were given up (the list's "notifications failing"):
+# only those rows are indexed, not the delivered bulk.
+ix_notification_failed = Index(
+    "ix_notification_failed",
+    notification.c.call_id,
+    postgresql_where=text("state = 'failed'"),
+    sqlite_where=text("state = 'failed'"),
 )

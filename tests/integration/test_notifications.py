@@ -21,6 +21,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from engine.domain.events import Leg, LegEventKind
 from engine.notifications import urls
+from engine.notifications.headers import header_lines, parse_lines
 from engine.notifications.sender import NotificationSender, sign
 from engine.notifications.urls import Resolver, validate_customer_url
 from engine.store import outbox
@@ -52,6 +53,7 @@ class RawReceiver:
 
     def __init__(self) -> None:
         self.requests: list[Request] = []
+        self.extra_headers: list[tuple[str, str]] = []  # sent with every answer
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -65,6 +67,8 @@ class RawReceiver:
                 )
                 self.send_response(200)
                 self.send_header("content-length", "2")
+                for name, value in outer.extra_headers:
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(b"ok")
 
@@ -161,6 +165,47 @@ def test_requests_carry_standard_webhooks_signatures_of_the_query(
     signed = f"{msg_id}.{ts}.{req.query}".encode()
     expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
     assert req.headers["webhook-signature"] == f"v1,{expected}"
+
+
+def test_each_attempt_keeps_the_headers_sent_and_answered_without_credentials(
+    harness: Harness, raw: RawReceiver
+) -> None:
+    raw.extra_headers = [
+        ("Set-Cookie", "session=abc123; HttpOnly"),
+        ("X-Auth-Token", "tok-456"),
+        ("X-Receiver", "raw " + "x" * 300),
+    ]
+    call_id = harness.register()
+    harness.timers.run_due()
+    harness.flush_notifications()
+    (req,) = raw.requests
+    with harness.db.connect() as conn:
+        (row,) = conn.execute(
+            select(notification_attempt)
+            .join(notification, notification.c.id == notification_attempt.c.notification_id)
+            .where(notification.c.call_id == call_id)
+        ).all()
+    # The URL and the Standard Webhooks fields exactly as the receiver got them.
+    assert row.url == raw.url + "?" + req.query
+    sent = dict(parse_lines(row.request_headers))
+    for name in ("webhook-id", "webhook-timestamp", "webhook-signature", "User-Agent"):
+        assert sent[name] == req.headers[name], name
+    verify(secret_of(harness), req)
+    answered = row.response_headers
+    assert "Set-Cookie: •••" in answered and "abc123" not in answered
+    assert "X-Auth-Token: •••" in answered and "tok-456" not in answered
+    receiver_line = next(v for k, v in parse_lines(answered) if k == "X-Receiver")
+    assert len(receiver_line) == 200 and receiver_line.endswith("…")
+    assert "content-length: 2" in answered  # names as the receiver wrote them
+
+
+def test_header_lines_are_bounded() -> None:
+    many = [(f"X-Field-{i}", "v" * 150) for i in range(100)]
+    text = header_lines(many)
+    assert len(text) <= 2000 and text.endswith("\n…")
+    assert header_lines([("Authorization", "Bearer x"), ("A", "b\r\nInjected: 1")]) == (
+        "Authorization: •••\nA: b Injected: 1"
+    )
 
 
 def test_the_reference_library_verifies_a_callback_and_refuses_a_changed_one(

@@ -88,8 +88,10 @@ def seed(engine: CallbridgeEngine) -> Seeded:
     with transaction(engine.db) as conn:  # one delivered attempt for call 1's first notice
         item = Outgoing(1, c1, 1, 0, 0, t, 0, "http://127.0.0.1:9/cb", "whsec_x", "c")
         result = AttemptResult(
-            t + 1, "http://127.0.0.1:9/cb?id=1&code=0", 200, 12.5, True, excerpt="ok"
-        )
+            t + 1, "http://127.0.0.1:9/cb?id=1&code=0", 200, 12.5, True, excerpt="ok",
+            request_headers=f"webhook-id: msg_{c1}_1\nwebhook-timestamp: {int(t + 1)}",
+            response_headers="Content-Type: text/plain\nSet-Cookie: \u2022\u2022\u2022",
+        )  # fmt: skip
         record_attempt(conn, item, result, next_attempt_at=None)
     return Seeded(acme_calls, [o1], acme, other)
 

@@ -106,6 +106,21 @@ def test_outcome_inspector_and_retry_now(
     inspector = page.get_by_test_id("inspector-1").inner_text()
     assert f"webhook-id: msg_{busy}_1" in inspector and "webhook-signature: v1," in inspector
     assert receiver.url in inspector
+    # The request headers and URL exactly as the receiver got them on the try shown.
+    sent = page.get_by_test_id("request-headers-1").inner_text()
+    shown = re.search(r"delivery try (\d+)", sent)
+    assert shown, sent
+    tries = [h for h in list(receiver.hits) if h.query == {**h.query, "id": str(busy), "code": "0"}]
+    that = tries[int(shown[1]) - 1]
+    for name in ("webhook-id", "webhook-timestamp", "webhook-signature"):
+        assert f"{name}: {that.headers[name]}" in sent, name
+    url = page.get_by_test_id("url-1").inner_text()
+    assert url.startswith(receiver.url + "?") and f"time={that.query['time']}" in url
+    # Each try's headers, sent and answered, behind a summary.
+    page.get_by_test_id("headers-1-1").locator("summary").click()
+    answered = page.get_by_test_id("answered-1-1").inner_text()
+    assert answered.startswith("HTTP 500") and "content-length: 17" in answered
+    assert "webhook-signature: v1," in page.get_by_test_id("sent-1-1").inner_text()
     assert int(page.get_by_test_id("retries-left-1").inner_text()) >= 1
     assert "waiting behind #1" in page.get_by_test_id("next-try-2").inner_text()
     if (d := shots()) is not None:

@@ -69,12 +69,23 @@ def test_call_history_exports(as_operator: FlaskClient, seeded: Seeded) -> None:
     assert {t["kind"] for t in doc["timers"]} >= {"start", "dial", "cut", "hangup"}
     assert doc["call"]["request"]["api_key"] == "•••"  # anything credential-like is masked
     text = as_operator.get(f"/ui/calls/{c1}.csv").get_data(as_text=True)
-    sections = [r["section"] for r in csv.DictReader(io.StringIO(text))]
+    rows = list(csv.DictReader(io.StringIO(text)))
+    sections = [r["section"] for r in rows]
     assert sections.count("event") == 5 and sections.count("attempt") == 1
+    [tried] = [r for r in rows if r["section"] == "attempt"]
+    assert tried["request_headers"].startswith(f"webhook-id: msg_{c1}_1\n")
+    assert tried["response_headers"] == "Content-Type: text/plain\nSet-Cookie: \u2022\u2022\u2022"
+    assert doc["notifications"][0]["attempts"][0]["request_headers"] == tried["request_headers"]
 
 
 def test_call_page_shows_history(as_operator: FlaskClient, seeded: Seeded) -> None:
     page = as_operator.get(f"/ui/calls/{seeded.acme_calls[0]}").get_data(as_text=True)
+    # The inspector: the Standard Webhooks fields as sent on the latest try, and each
+    # try's fields sent and answered (a credential's value never stored).
+    assert "as sent on delivery try 1" in page
+    assert f"webhook-id: msg_{seeded.acme_calls[0]}_1" in page
+    assert 'data-testid="answered-1-1">HTTP 200\nContent-Type: text/plain' in page
+    assert "Set-Cookie: \u2022\u2022\u2022" in page
     assert "caller_busy not allowed in CALLEE_CONNECTED" in page
     assert '<svg xmlns="http://www.w3.org/2000/svg"' in page and "mermaid" not in page
     assert 'class="state current" data-state="CALLEE_CLOSED"' in page

@@ -19,7 +19,7 @@ from engine.store.database import reading
 from web.ui.common import ui_blueprint
 from web.ui.context import db, require_operator, scope, service, viewer
 from web.ui.diagram import path_of, state_svg
-from web.ui.filters import current_filter
+from web.ui.filters import WINDOW_KEYS, current_filter, window_notes
 from web.ui.history import durations, inspect_notifications, known_id, load_call, redact
 from web.ui.i18n import translate
 from web.ui.legs import per_attempt
@@ -55,6 +55,9 @@ def index() -> Any:
         args=parsed.values,
         errors=parsed.errors,
         live=live,
+        windows=window_notes(parsed.values),
+        window_args={k: v for k, v in parsed.values.items() if k in WINDOW_KEYS},
+        without_window={k: v for k, v in parsed.values.items() if k not in WINDOW_KEYS},
     )
     return body, 200 if parsed.ok else 400
 

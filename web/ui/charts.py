@@ -29,8 +29,12 @@ def stacked_bars(
     title: str,
     width: int = 880,
     height: int = 240,
+    links: dict[tuple[str, int | str], str] | None = None,
+    notes: dict[tuple[str, int | str], str] | None = None,
 ) -> str:
-    """A stacked bar per bucket; ``values[(bucket, series.key)]`` is the count."""
+    """A stacked bar per bucket; ``values[(bucket, series.key)]`` is the count. A part
+    with an entry in ``links`` is a link there (to the calls it counts); ``notes`` adds
+    to a part's tooltip."""
     left, bottom, top, legend_w = 44, 28, 12, 215
     plot_w = width - left - legend_w - 8
     plot_h = height - bottom - top
@@ -60,11 +64,19 @@ def stacked_bars(
                 continue
             h = n / y_max * plot_h
             y -= h
-            out.append(
+            note = (notes or {}).get((bucket, s.key))
+            rect = (
                 f'<rect x="{x + 1:.1f}" y="{y:.1f}" width="{max(bar_w - 2, 1):.1f}" '
                 f'height="{h:.1f}" fill="{s.colour}"><title>{escape(bucket)} '
-                f"{escape(s.label)}: {n}</title></rect>"
+                f"{escape(s.label)}: {fmt_number(n)}{escape(note) if note else ''}</title></rect>"
             )
+            href = (links or {}).get((bucket, s.key))
+            if href is not None:
+                rect = (
+                    f'<a class="bar" href="{escape(href)}" data-count="{n}" '
+                    f'data-series="{escape(str(s.key))}">{rect}</a>'
+                )
+            out.append(rect)
         if i % label_every == 0:
             out.append(
                 f'<text x="{x + bar_w / 2:.1f}" y="{height - 10}" text-anchor="middle" '

@@ -14,7 +14,8 @@ from engine.domain.codes import StatusCode
 from web.ui.i18n import LANGS, current_lang, fmt_number, translate
 from web.ui.identity import login_manager
 from web.ui.legs import who_ended
-from web.ui.outcome import cause_name, code_label, reason_text, term
+from web.ui.outcome import cause_name, code_label
+from web.ui.stored_text import stored_text, term
 from web.ui.timefmt import fmt_local_time, fmt_seconds, viewer_zone
 
 csrf = CSRFProtect()
@@ -89,7 +90,7 @@ def install_template_helpers(app: Flask) -> None:
     """The globals and filters the UI's templates use."""
     app.add_template_global(translate, "t")
     app.add_template_filter(fmt_local_time, "when")
-    app.add_template_filter(reason_text, "reason")
+    app.add_template_filter(stored_text, "reason")
     app.add_template_filter(term, "term")
     app.add_template_filter(fmt_seconds, "secs")
     app.add_template_filter(code_name, "code_name")

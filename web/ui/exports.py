@@ -218,7 +218,7 @@ def history_document(found: dict[str, Any], history: dict[str, Any]) -> dict[str
 
 HISTORY_FIELDS = (
     "section", "id", "attempt", "time", "time_utc", "source", "what", "code", "desc",
-    "cause", "result", "detail", "operator",
+    "cause", "result", "detail", "operator", "request_headers", "response_headers",
 )  # fmt: skip
 
 
@@ -228,13 +228,13 @@ def history_rows(doc: dict[str, Any]) -> Iterator[list[Any]]:
         yield [
             "event", e["id"], e["attempt"], e["at"], iso(e["at"]), e["source"], e["trigger"],
             e["to_state"], e["to_desc"], e["cause"],
-            "accepted" if e["accepted"] else "rejected", e["reason"], "",
+            "accepted" if e["accepted"] else "rejected", e["reason"], "", "", "",
         ]  # fmt: skip
     for n in doc["notifications"]:
         yield [
             "notification", n["id"], n["attempt"], n["event_time"], iso(n["event_time"]),
             "outbox", f"seq {n['seq']}", n["code"], desc(n["code"]), n["cause"], n["state"],
-            f"tries {n['tries']}", "",
+            f"tries {n['tries']}", "", "", "",
         ]  # fmt: skip
         for a in n["attempts"]:
             outcome = f"HTTP {a['status']}" if a["status"] is not None else "no response"
@@ -243,14 +243,14 @@ def history_rows(doc: dict[str, Any]) -> Iterator[list[Any]]:
                 "operator" if a["operator"] else "sender", a["url"], n["code"], desc(n["code"]),
                 n["cause"], "ok" if a["ok"] else "failed",
                 f"{outcome}; {a['latency_ms']:.0f} ms; {a['error'] or a['response_excerpt']}",
-                a["operator"] or "",
+                a["operator"] or "", a["request_headers"], a["response_headers"],
             ]  # fmt: skip
     for tm in doc["timers"]:
         yield [
             "timer", tm["id"], tm["attempt"], tm["due_at"], iso(tm["due_at"]), "timer",
             tm["kind"], "", "", "", tm["state"],
             f"fired {iso(tm['fired_at'])} {tm['result']}" if tm["fired_at"] else tm["result"],
-            "",
+            "", "", "",
         ]  # fmt: skip
 
 

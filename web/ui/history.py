@@ -10,6 +10,7 @@ from flask import abort
 
 from engine.config import Settings
 from engine.domain.codes import StatusCode as S
+from engine.notifications.headers import parse_lines
 from engine.store.database import reading
 from web.ui.context import db, scope
 from web.ui.queries import MAX_ID, call_history, get_call
@@ -84,15 +85,23 @@ def load_call(call_id: int) -> tuple[dict[str, Any], dict[str, list[dict[str, An
 def inspect_notifications(
     notifications: list[dict[str, Any]], settings: Settings
 ) -> dict[int, dict[str, Any]]:
-    """Per notification id: the headers it is sent with, the retries left, and what an
-    unsent one waits for (the first unsettled notification before it)."""
+    """Per notification id: the headers it was last sent with (or, before a recorded try,
+    its ``webhook-id``), the retries left, and what an unsent one waits for (the first
+    unsettled notification before it)."""
     schedule = settings.notifications.schedule
     out: dict[int, dict[str, Any]] = {}
     ahead: dict[str, Any] | None = None
     for n in notifications:
         unsettled = n["state"] in ("pending", "queued")
+        recorded = [
+            (i, a) for i, a in enumerate(n.get("attempts") or [], 1) if a.get("request_headers")
+        ]
+        last_try, last = recorded[-1] if recorded else (None, None)
         out[n["id"]] = {
             "webhook_id": f"msg_{n['call_id']}_{n['seq']}",
+            # The fields of the latest try whose headers were recorded, exactly as sent.
+            "last_sent": parse_lines(last["request_headers"]) if last else [],
+            "last_sent_try": last_try,
             "retries_left": max(0, len(schedule) - int(n["tries"])) if unsettled else 0,
             "next_at": n["next_attempt_at"] if n["state"] == "pending" else None,
             "behind": ahead["seq"] if (n["state"] == "queued" and ahead is not None) else None,

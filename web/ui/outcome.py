@@ -177,36 +177,3 @@ def delivery_reason(n: dict[str, Any]) -> str:
         when = fmt_clock(n["next_attempt_at"])
         return reason + ", " + translate("next try {when}", when=when)
     return reason
-
-
-# Free text of the audit trail the UI knows how to say in the viewer's language.
-_REASONS = [
-    (re.compile(r"^(\w+) not allowed in (\w+)$"), N_("{0} not allowed in {1}")),
-    (re.compile(r"^hung up by operator (.+)$"), N_("hung up by operator {0}")),
-    (re.compile(r"^hung up by api (.+)$"), N_("hung up by the customer {0} (API)")),
-    (
-        re.compile(r"^notification #(\d+) \(code (\d+)\) sent by operator (.+?): (.+), delivered$"),
-        N_("notification #{0} (code {1}) sent by operator {2}: {3}, delivered"),
-    ),
-    (
-        re.compile(r"^notification #(\d+) \(code (\d+)\) sent by operator (.+?): (.+), failed$"),
-        N_("notification #{0} (code {1}) sent by operator {2}: {3}, failed"),
-    ),
-    (re.compile(r"^duration (\d+) s$"), N_("most talk time {0} s")),
-]
-
-
-def reason_text(reason: str | None) -> str:
-    """An audit row's reason in the viewer's language where its form is known."""
-    if not reason:
-        return ""
-    for pattern, text in _REASONS:
-        found = pattern.match(reason)
-        if found:
-            return translate(text).format(*found.groups())
-    return translate(reason)
-
-
-def term(value: object) -> str:
-    """A stored word (event source, timer kind or state) in the viewer's language."""
-    return translate(str(value)) if value is not None else ""

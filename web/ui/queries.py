@@ -6,11 +6,24 @@ Pages are keyset pages on ``call.id`` (newest first), so page N costs what page 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Connection,
+    Select,
+    and_,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,
+    union,
+)
 
 from engine.domain.codes import StatusCode
 from engine.domain.phone import parse_number
@@ -37,6 +50,11 @@ class CallFilter:
     region: str = "TR"
     delivery: str = ""  # "" | "undelivered" | "failing": the call's notifications
     endpoint: str = ""  # "" | "failing": the account's callback endpoint
+    # Calls with a delivery try ("any" | "delivered" | "failed") started in
+    # [tried_since, tried_until) (either end open when None); "" for no such condition.
+    tried: str = ""
+    tried_since: float | None = None
+    tried_until: float | None = None
     # The accounts whose endpoint is failing, read before the calls (see ``resolved``).
     failing_accounts: tuple[int, ...] | None = None
     numbers: tuple[str, ...] = field(default=(), init=False)
@@ -56,19 +74,27 @@ def _number_forms(raw: str, region: str) -> tuple[str, ...]:
         return (text,)
 
 
-def conditions(f: CallFilter, scope: int | None) -> list[ColumnElement[bool]]:
-    """WHERE terms for the filter, the viewer's scope always included."""
+def conditions(
+    f: CallFilter, scope: int | None, *, by_time: bool = False
+) -> list[ColumnElement[bool]]:
+    """WHERE terms for the filter, the viewer's scope always included.
+
+    ``by_time``: the account and state terms are written so that no index can serve them
+    (``column + 0``), leaving the index on ``created_at`` the one to use (see
+    :func:`reads_by_time`)."""
+    account_id: ColumnElement[Any] = call.c.account_id + 0 if by_time else call.c.account_id
+    state: ColumnElement[Any] = call.c.state + 0 if by_time else call.c.state
     where: list[ColumnElement[bool]] = []
     if scope is not None:
-        where.append(call.c.account_id == scope)
+        where.append(account_id == scope)
     if f.account_id is not None:
-        where.append(call.c.account_id == f.account_id)
+        where.append(account_id == f.account_id)
     if f.code is not None:
-        where.append(call.c.state == f.code)
+        where.append(state == f.code)
     if f.state == "active":
-        where.append(call.c.state.in_(ACTIVE_STATES))
+        where.append(state.in_(ACTIVE_STATES))
     elif f.state == "final":
-        where.append(call.c.state >= int(StatusCode.CALLER_BUSY))
+        where.append(state >= int(StatusCode.CALLER_BUSY))
     if f.numbers:
         legs = [call.c.caller.in_(f.numbers), call.c.callee.in_(f.numbers)]
         if not f.numbers[0].startswith("+"):  # did not parse: compare the text as typed too
@@ -77,23 +103,80 @@ def conditions(f: CallFilter, scope: int | None) -> list[ColumnElement[bool]]:
     if f.call_id is not None:
         where.append(call.c.id == f.call_id)
     if f.delivery:
-        unsettled = notification.c.state.in_(("pending", "queued"))
-        wanted = (
-            unsettled
-            if f.delivery == "undelivered"
-            else or_(notification.c.state == "failed", and_(unsettled, notification.c.tries > 0))
-        )
-        where.append(
-            select(notification.c.id).where(notification.c.call_id == call.c.id, wanted).exists()
-        )
+        where.append(call.c.id.in_(_calls_by_delivery(f.delivery)))
+    if f.tried:
+        where.append(call.c.id.in_(_calls_by_tries(f.tried, f.tried_since, f.tried_until)))
     if f.endpoint == "failing":
         assert f.failing_accounts is not None, "resolved() first"
-        where.append(call.c.account_id.in_(f.failing_accounts))
+        where.append(account_id.in_(f.failing_accounts))
     if f.since is not None:
         where.append(call.c.created_at >= f.since)
     if f.until is not None:
         where.append(call.c.created_at < f.until)
     return where
+
+
+# Windows of created_at at most this long are read through the index on created_at on
+# SQLite (see reads_by_time): for counting, and for the page of rows.
+COUNT_BY_TIME = 8 * 86400.0
+LIST_BY_TIME = 2 * 86400.0
+
+
+def reads_by_time(conn: Connection, f: CallFilter, longest: float) -> bool:
+    """Whether the calls of ``f`` are best found through the index on created_at: on
+    SQLite, for a window of creation times at most ``longest`` seconds long, when no
+    narrower condition (a call id, a number, notifications, delivery tries) is set.
+
+    SQLite's planner knows how many calls share a state or an account, but not how few
+    fall in a time range (it has no histograms), so it would read every call of code 12
+    to count those of one hour. PostgreSQL's planner has the histograms and is left to
+    choose."""
+    if conn.dialect.name != "sqlite" or f.since is None:
+        return False
+    if f.call_id is not None or f.numbers or f.delivery or f.tried:
+        return False
+    until = f.until if f.until is not None else time.time()
+    return until - f.since <= longest
+
+
+def _state_is(*states: str) -> ColumnElement[bool]:
+    """``notification.state IN ('a', ...)`` with the states written as literals: a partial
+    index (``WHERE state IN ('pending', 'queued')``) is used only for the same literal
+    condition, never for bound parameters (SQLite)."""
+    return notification.c.state.in_([literal_column(f"'{s}'") for s in states])
+
+
+def _calls_by_delivery(kind: str) -> CompoundSelect | Select[Any]:
+    """The ids of calls with a notification not delivered yet (``undelivered``), or given
+    up or tried without success and still unsettled (``failing``). Read from the partial
+    indexes of unsettled and of given-up notifications, never the delivered bulk; the
+    calls are then found by id, so the list costs what the few matches cost."""
+    unsettled = select(notification.c.call_id).where(_state_is("pending", "queued"))
+    if kind == "undelivered":
+        return unsettled
+    given_up = select(notification.c.call_id).where(_state_is("failed"))
+    return union(given_up, unsettled.where(notification.c.tries > 0))
+
+
+def _calls_by_tries(kind: str, since: float | None, until: float | None) -> Select[Any]:
+    """The ids of calls with a delivery try of ``kind`` started in [since, until): read
+    from the index of attempts by start time."""
+    where: list[ColumnElement[bool]] = []
+    if since is not None:
+        where.append(notification_attempt.c.started_at >= since)
+    if until is not None:
+        where.append(notification_attempt.c.started_at < until)
+    if kind != "any":
+        where.append(notification_attempt.c.ok == (kind == "delivered"))
+    return (
+        select(notification.c.call_id)
+        .select_from(
+            notification_attempt.join(
+                notification, notification.c.id == notification_attempt.c.notification_id
+            )
+        )
+        .where(and_(true(), *where))
+    )
 
 
 def resolved(conn: Connection, f: CallFilter) -> CallFilter:
@@ -152,7 +235,8 @@ def list_calls(
     limit: int = PAGE_SIZE,
 ) -> Page:
     """One page of calls, newest first, older than ``before`` or newer than ``after``."""
-    where = conditions(resolved(conn, f), scope)
+    f = resolved(conn, f)
+    where = conditions(f, scope, by_time=reads_by_time(conn, f, LIST_BY_TIME))
     if after is not None:
         q = _list_query([*where, call.c.id > after]).order_by(call.c.id.asc()).limit(limit + 1)
         rows = [dict(r) for r in conn.execute(q).mappings()]
@@ -180,7 +264,8 @@ def iter_calls(
     conn: Connection, f: CallFilter, scope: int | None, chunk: int = 1000
 ) -> Iterator[dict[str, Any]]:
     """Every matching call, newest first, read in keyset chunks (for exports)."""
-    where = conditions(resolved(conn, f), scope)
+    f = resolved(conn, f)
+    where = conditions(f, scope, by_time=reads_by_time(conn, f, LIST_BY_TIME))
     before: int | None = None
     while True:
         page_where = where if before is None else [*where, call.c.id < before]
@@ -194,11 +279,12 @@ def iter_calls(
 
 def counts_by_code(conn: Connection, f: CallFilter, scope: int | None) -> dict[int, int]:
     """How many calls of the filtered set are in each state / final code."""
-    q = (
-        select(call.c.state, func.count())
-        .where(and_(true(), *conditions(resolved(conn, f), scope)))
-        .group_by(call.c.state)
-    )
+    f = resolved(conn, f)
+    by_time = reads_by_time(conn, f, COUNT_BY_TIME)
+    where = conditions(f, scope, by_time=by_time)
+    # By time, the grouping must not be served by an index of states either.
+    state = call.c.state + 0 if by_time else call.c.state
+    q = select(state, func.count()).where(and_(true(), *where)).group_by(state)
     return {int(s): int(n) for s, n in conn.execute(q)}
 
 
