@@ -1,4 +1,4 @@
-"""Every answer of ``/api/v1/*`` checked against the OpenAPI document (web/openapi.py).
+"""Every answer of ``/api/v1/*`` checked against the OpenAPI document (web/openapi/).
 
 :func:`check_answer` finds the operation of a request (its path template and method) and
 asserts that the answer's status is one the operation documents, that its content type
