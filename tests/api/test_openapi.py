@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 from openapi_spec_validator import validate
+from werkzeug.test import Client
 
 from tests.api.contract import ContractClient, ContractViolation, check_answer
 from tests.api.test_customer_api import Api, B, api  # noqa: F401 (the fixture)
+from web.http_server import limit_head
 from web.openapi import DOCUMENT
 
 JSON = {"Content-Type": "application/json"}
@@ -135,3 +137,26 @@ def test_the_api_tests_clients_check_every_answer(api: Api) -> None:  # noqa: F8
     wrong = api.client.post(f"/api/v1/calls/{call_id}")
     assert wrong.status_code == 405 and wrong.headers["Allow"] == "GET, HEAD, OPTIONS"
     assert wrong.get_json()["message"] == "Method Not Allowed: this path takes GET, HEAD, OPTIONS"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        ("GET", "/api/v1/calls/1?x=" + "a" * 17_000, {}, 414),
+        ("GET", "/api/v1/calls/1", {"headers": {"X-Long": "a" * 17_000}}, 431),
+        ("POST", "/api/v1/calls", {"data": {"note": "a" * 70_000}}, 413),
+        ("POST", "/api/v1/calls/1/extend", {"data": {"duration": "1" * 70_000}}, 413),
+    ],
+)
+def test_the_servers_own_refusals_are_documented(
+    api: Api,  # noqa: F811
+    method: str,
+    path: str,
+    kwargs: dict[str, Any],
+    status: int,
+) -> None:
+    """414 and 431 come from the wrapper ``serve`` puts around the app, 413 from Flask."""
+    client = Client(limit_head(api.client.application))
+    response = client.open(path, method=method, **kwargs)
+    assert response.status_code == status
+    check_answer(method, path.split("?")[0], status, dict(response.headers), response.get_data())
