@@ -9,7 +9,8 @@ and a method it does not document 405 with an ``Allow`` header, both in the refu
 shape. Only ``/api/v1/`` is checked; HEAD and OPTIONS answers have no body to check.
 
 :class:`ContractClient` is a Flask test client that checks every answer it receives;
-tests/api/conftest.py makes it every app's test client in tests/api.
+tests/api/conftest.py makes it every app's test client in tests/api. :func:`checked`
+does the same for an answer of a real server (the end-to-end tests).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
+import httpx
 from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator
 from werkzeug.test import TestResponse
@@ -125,6 +127,14 @@ def check_response(response: TestResponse) -> None:
     request = response.request
     headers = dict(response.headers.items())
     check_answer(request.method, request.path, response.status_code, headers, response.get_data())
+
+
+def checked(response: httpx.Response) -> httpx.Response:
+    """``response``, from a real server, once :func:`check_answer` has passed it."""
+    request = response.request
+    check_answer(request.method, request.url.path, response.status_code,
+                 dict(response.headers.items()), response.content)  # fmt: skip
+    return response
 
 
 class ContractClient(FlaskClient):
