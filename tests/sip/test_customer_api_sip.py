@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.contract import checked
 from tests.sip.phones import Phone, refusing_port, sipp_ok
 from tests.sip.service import PASSWORD, USERNAME, SipService, e164, sip_config
 from tests.support import Receiver
@@ -32,6 +33,9 @@ AUTH = (USERNAME, PASSWORD)
 CALLER, CALLEE = "5321000001", "5332000001"
 PRESENTED = "2120000000"  # a number the account may present (``account set-caller-ids``)
 WATCHDOG = 30.0  # seconds without progress in state 0 or 1: longer than any test here
+# Seconds a phone's SIPp may run. The phones start before ``serve`` (its dial plan needs
+# their ports), and on a loaded machine starting ``serve`` and its account can take 20 s.
+PHONE_TIMEOUT = 90.0
 BRIDGED = ["INVITE", "ACK", "INVITE", "ACK"]  # hold offer, then the re-INVITE of flow IV
 # A SIPp -trace_msg block starts with a line of dashes and the local date and time
 # ("----- 2026-12-02 10:50:01.123456"), then "UDP message received [375] bytes :", a blank
@@ -66,8 +70,8 @@ class Calls:
         self.receiver = receiver
 
     def api(self, method: str, path: str, **data: str) -> tuple[int, dict[str, Any]]:
-        response = httpx.request(
-            method, self.service.url + path, auth=AUTH, data=data or None, timeout=10
+        response = checked(
+            httpx.request(method, self.service.url + path, auth=AUTH, data=data or None, timeout=10)
         )
         return response.status_code, response.json()
 
@@ -116,11 +120,12 @@ def bridge_phones(phones: Phones, transport: str) -> tuple[Phone, Phone]:
     """A caller and a callee that answer and wait for our BYE (25 s at most)."""
     caller = phones(
         "caller_bridge.xml", transport=transport, name="caller", RING="part:ring",
-        END="part:recv_bye", variables={"ring_ms": "100"},
+        END="part:recv_bye", variables={"ring_ms": "100"}, timeout=PHONE_TIMEOUT,
     )  # fmt: skip
     callee = phones(
         "callee_offer.xml", transport=transport, name="callee", RING="part:ring",
         MEDIA_PORT="9000", END="part:recv_bye", variables={"ring_ms": "100"},
+        timeout=PHONE_TIMEOUT,
     )  # fmt: skip
     return caller, callee
 
@@ -168,10 +173,14 @@ def test_hangup_sends_bye_to_both_phones_of_a_bridged_call(
 
 
 def test_hangup_cancels_a_ringing_callee(phones: Phones, serve: Any, transport: str) -> None:
-    caller = phones("answer.xml", transport=transport, name="caller", variables={"ring_ms": "0"})
+    caller = phones(
+        "answer.xml", transport=transport, name="caller", variables={"ring_ms": "0"},
+        timeout=PHONE_TIMEOUT,
+    )  # fmt: skip
     callee = phones(
-        "ring_forever.xml", transport=transport, name="callee", AFTER_CANCEL="part:cancel_487"
-    )
+        "ring_forever.xml", transport=transport, name="callee", AFTER_CANCEL="part:cancel_487",
+        timeout=PHONE_TIMEOUT,
+    )  # fmt: skip
     calls: Calls = serve({CALLER: caller, CALLEE: callee})
     call_id = calls.service.place(CALLER, CALLEE, duration=60)
     calls.receiver.wait_for(call_id, 1, timeout=20)
