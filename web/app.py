@@ -43,8 +43,9 @@ def create_app(service: Service, settings: Settings | None = None) -> Flask:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         lang: Lang = "tr" if request.args.get("lang") == "tr" else "en"
+        allowed = ", ".join(sorted(getattr(exc, "valid_methods", None) or ["POST"]))
         if exc.code == 405:
-            text = api.message("method", lang)
+            text = api.message("method_other", lang, allowed=allowed)
         elif exc.code == 404:
             text = api.message("not_found", lang)
         elif exc.code == 413:
@@ -53,7 +54,7 @@ def create_app(service: Service, settings: Settings | None = None) -> Flask:
             text = exc.description or exc.name
         response = api.answer(exc.code or 500, False, text)
         if exc.code == 405:
-            response.headers["Allow"] = "POST"
+            response.headers["Allow"] = allowed
         return response
 
     @app.errorhandler(Exception)

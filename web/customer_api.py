@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from flask import Blueprint, Response, current_app, request
 
@@ -31,10 +32,13 @@ from engine.service.replay import replay_notifications
 from engine.store import lookup
 from engine.store.accounts import Account
 from engine.store.lookup import CallFilter, CallRecord, CallRow, NotificationRow
+from engine.store.unit_of_work import Tx
 from web.api import answer
 from web.messages import Lang, message, reason
 
 bp = Blueprint("customer_api", __name__)
+
+T = TypeVar("T")
 
 PAGE = 50
 MAX_PAGE = 200
@@ -79,6 +83,18 @@ def _lang(data: dict[str, Any]) -> Lang:
 
 def _account(data: dict[str, Any], lang: Lang) -> Account:
     """The account named by HTTP Basic (or, on a POST, the username/password fields)."""
+    return _account_and(data, lang, _nothing)[0]
+
+
+def _nothing(tx: Tx, account: Account) -> None:
+    return None
+
+
+def _account_and(
+    data: dict[str, Any], lang: Lang, work: Callable[[Tx, Account], T]
+) -> tuple[Account, T]:
+    """The account, as :func:`_account`, and what ``work`` reads for it in the same
+    transaction (dropped unless the credentials are right)."""
     username = password = None
     header = request.headers.get("Authorization", "")
     if header[:6].lower() == "basic ":
@@ -95,13 +111,15 @@ def _account(data: dict[str, Any], lang: Lang) -> Account:
     if not username or password is None or len(username) > 256 or len(password) > 256:
         raise Refusal(401, message("bad_user", lang))
     try:
-        account = _service().credentials.verify(username, password, request.remote_addr)
+        found = _service().credentials.verify_and_read(
+            username, password, request.remote_addr, work
+        )
     except LoginLocked as exc:
         text = message("login_locked", lang, seconds=exc.retry_after)
         raise Refusal(429, text, exc.retry_after) from None
-    if account is None:
+    if found is None:
         raise Refusal(401, message("bad_user", lang))
-    return account
+    return found
 
 
 def _refused(exc: Refusal) -> Response:
@@ -187,20 +205,27 @@ def get_call(call_id: str) -> Response:
     data: dict[str, Any] = {}
     lang = _lang(data)
     try:
-        account = _account(data, lang)
-        record = _find(account, call_id, lang)
+        _, record = _with_call(data, call_id, lang)
     except Refusal as exc:
         return _refused(exc)
     service = _service()
     return answer(200, True, message("call_found", lang), call=call_object(record, service.clock()))
 
 
-def _find(account: Account, call_id: str, lang: Lang) -> CallRecord:
-    number = _call_id(call_id, lang)
-    record = _service().store.read(lambda tx: lookup.find_call(tx, account.id, number))
+def _with_call(data: dict[str, Any], call_id: str, lang: Lang) -> tuple[Account, CallRecord]:
+    """The account and its call ``call_id``, read in one transaction; credentials are
+    checked first (401 before 404)."""
+    try:
+        number = _call_id(call_id, lang)
+    except Refusal:
+        _account(data, lang)
+        raise
+    account, record = _account_and(
+        data, lang, lambda tx, account: lookup.find_call(tx, account.id, number)
+    )
     if record is None:
         raise Refusal(404, message("call_not_found", lang))
-    return record
+    return account, record
 
 
 def _call_id(raw: str, lang: Lang) -> int:
@@ -352,8 +377,7 @@ def receipt(call_id: str) -> Response:
     ``<webhook-id>.<webhook-timestamp>.<body>``, the body byte for byte."""
     lang = _lang({})
     try:
-        account = _account({}, lang)
-        record = _find(account, call_id, lang)
+        account, record = _with_call({}, call_id, lang)
     except Refusal as exc:
         return _refused(exc)
     service = _service()

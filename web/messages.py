@@ -18,6 +18,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Method Not Allowed: registration requests must use POST",
         "tr": "İzin Verilmeyen Yöntem: kayıt istekleri POST ile yapılmalıdır",
     },
+    "method_other": {
+        "en": "Method Not Allowed: this path takes {allowed}",
+        "tr": "İzin Verilmeyen Yöntem: bu yol yalnızca {allowed} kabul eder",
+    },
     "body": {
         "en": "Invalid Request Body: send form fields or a JSON object",
         "tr": "Geçersiz İstek Gövdesi: form alanları ya da bir JSON nesnesi gönderin",

@@ -28,6 +28,8 @@ import hmac
 import secrets
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -41,6 +43,11 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 VERDICTS_KEPT = 10_000
+T = TypeVar("T")
+
+
+def _nothing(tx: Tx, account: Account) -> None:
+    return None
 
 
 class CredentialChecker:
@@ -60,20 +67,37 @@ class CredentialChecker:
         Raises LoginLocked, without running argon2, when the guard counts too many failed
         logins for ``username`` or for the client ``address``.
         """
+        found = self.verify_and_read(username, password, address, _nothing)
+        return None if found is None else found[0]
+
+    def verify_and_read(
+        self,
+        username: str,
+        password: str,
+        address: str | None,
+        work: Callable[[Tx, Account], T],
+    ) -> tuple[Account, T] | None:
+        """As :meth:`verify`, and ``work``'s result, read in the same transaction as the
+        account (one connection for the request's reads); ``work`` runs before the
+        password is checked, and its result is dropped unless the pair is right."""
         guard = self._guard
         keys = guard.keys(username, address) if guard is not None else None
 
-        def read(tx: Tx) -> tuple[Account, str] | None:
+        def read(tx: Tx) -> tuple[Account, str, T] | None:
             if guard is not None and keys is not None:
                 guard.check(tx, keys)
-            return accounts.for_login(tx, username)
+            found = accounts.for_login(tx, username)
+            if found is None:
+                return None
+            account, stored = found
+            return account, stored, work(tx, account)
 
         found = self._store.read(read)
         if found is None:
             self._take(keys)
             self._hash(_DUMMY_HASH, password)  # the same cost whether or not the user exists
             return None
-        account, stored = found
+        account, stored, result = found
         key = self._verdict_key(username, password, stored)
         if not self._known(key):
             with self._check_lock(key):  # one argon2 run per pair, however many wait
@@ -84,7 +108,7 @@ class CredentialChecker:
                     self._remember(key)
                     if guard is not None and keys is not None:
                         guard.succeeded(keys)
-        return None if account.disabled else account
+        return None if account.disabled else (account, result)
 
     def admitted(self, tx: Tx, username: str, password: str, address: str | None) -> Account | None:
         """In ``tx``, with no argon2: the account if the login is not locked, the pair is

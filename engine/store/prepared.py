@@ -64,6 +64,13 @@ class Prepared:
             cursor.close()
         return tuple(row) if row is not None else None
 
+    def all(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        cursor = self.run(conn, params)
+        try:
+            return [tuple(row) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
+
     def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Execute once per row: one executemany (cheaper as execute for a single row)."""
         if len(rows) == 1:

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.contract import checked
 from tests.e2e.conftest import SIM_RULES, Service
 from tests.support import Receiver
 
@@ -30,7 +31,7 @@ def hit_at(receiver: Receiver, call_id: int, code: int) -> float:
 
 
 def lookup(service: Service, call_id: int) -> dict[str, Any]:
-    response = httpx.get(f"{service.url}/api/v1/calls/{call_id}", auth=AUTH, timeout=10)
+    response = checked(httpx.get(f"{service.url}/api/v1/calls/{call_id}", auth=AUTH, timeout=10))
     assert response.status_code == 200, response.text
     return dict(response.json()["call"])
 
@@ -39,8 +40,10 @@ def test_extend_moves_the_cut(service: Service, receiver: Receiver) -> None:
     call_id = service.place(CALLER, CALLEE, duration=30, custom="slot 14:00")
     receiver.wait_for(call_id, 2, timeout=20)
     answered = lookup(service, call_id)["legs"]["callee"]["answered_at"]
-    response = httpx.post(
-        f"{service.url}/api/v1/calls/{call_id}/extend", auth=AUTH, data={"duration": "3"}
+    response = checked(
+        httpx.post(
+            f"{service.url}/api/v1/calls/{call_id}/extend", auth=AUTH, data={"duration": "3"}
+        )
     )
     assert response.status_code == 200, response.text
     assert response.json()["cut_at"] == pytest.approx(answered + 3, abs=0.01)
@@ -66,13 +69,13 @@ def test_hang_up_a_bridged_call(service: Service, receiver: Receiver) -> None:
     call_id = service.place(CALLER, CALLEE, duration=60)
     receiver.wait_for(call_id, 2, timeout=20)
     asked = time.time()
-    response = httpx.post(f"{service.url}/api/v1/calls/{call_id}/hangup", auth=AUTH)
+    response = checked(httpx.post(f"{service.url}/api/v1/calls/{call_id}/hangup", auth=AUTH))
     assert response.status_code == 200 and response.json()["code"] == 13, response.text
     receiver.wait_for(call_id, 13, timeout=20)
     assert hit_at(receiver, call_id, 13) - asked <= 1.0
     last = [h for h in receiver.answered if h.query.get("id") == str(call_id)][-1]
     assert last.query["cause"] == "16"
-    again = httpx.post(f"{service.url}/api/v1/calls/{call_id}/hangup", auth=AUTH)
+    again = checked(httpx.post(f"{service.url}/api/v1/calls/{call_id}/hangup", auth=AUTH))
     assert again.status_code == 409
 
 
@@ -80,7 +83,7 @@ def test_hang_up_a_ringing_callee(service: Service, receiver: Receiver) -> None:
     call_id = service.place(CALLER, RINGS_LONG, duration=60)
     receiver.wait_for(call_id, 1, timeout=20)
     asked = time.time()
-    response = httpx.post(f"{service.url}/api/v1/calls/{call_id}/hangup", auth=AUTH)
+    response = checked(httpx.post(f"{service.url}/api/v1/calls/{call_id}/hangup", auth=AUTH))
     assert response.status_code == 200 and response.json()["code"] == 10, response.text
     receiver.wait_for(call_id, 10, timeout=20)
     assert hit_at(receiver, call_id, 10) - asked <= 1.0

@@ -157,7 +157,8 @@ class SipService:
         if proc is not None:
             end_process(proc, sig, self.log)
 
-    def place(self, caller: str, callee: str, duration: int) -> int:
+    def place(self, caller: str, callee: str, duration: int, **extra: str) -> int:
+        """Register a call; ``extra`` adds optional fields (``caller_id``, ``custom``, …)."""
         response = httpx.post(
             self.url + "/api/v1/calls",
             data={
@@ -166,6 +167,7 @@ class SipService:
                 "caller": caller,
                 "callee": callee,
                 "duration": str(duration),
+                **extra,
             },
             timeout=10,
         )
