@@ -50,7 +50,20 @@ def build_carrier(
     if settings.carrier.driver == "sip":
         from engine.carriers.sip.carrier import SipCarrier
 
-        return SipCarrier(settings.carrier.sip, clock=clock, observe=metrics.sip_transaction)
+        journal = legs = None
+        if store is not None:
+            from engine.store.sip_legs import StoreLegJournal
+
+            owner = f"{socket.gethostname()}:{os.getpid()}"
+            journal = StoreLegJournal(store, owner, clock)
+            legs = StoreDialledLegs(store)
+        return SipCarrier(
+            settings.carrier.sip,
+            clock=clock,
+            observe=metrics.sip_transaction,
+            journal=journal,
+            legs=legs,
+        )
     raise ValueError(f"unknown carrier driver {settings.carrier.driver!r}")
 
 

@@ -64,6 +64,7 @@ class DialledLeg:
     dialled_at: float
     applied: frozenset[str]
     callee: DialRequest | None = None  # a caller leg's callee, dialled once it answers
+    told: bool = True  # the carrier was told to dial it (False: the dial is still to send)
 
 
 class DialledLegs(Protocol):

@@ -1,0 +1,108 @@
+"""The SIP carrier's leg records (engine/carriers/sip/record.py), one row per leg.
+
+The carrier saves a leg's record at each SIP step that changes it, in the order of the
+call's events (through its event dispatcher, as a unit of work that shares commits with
+them), and deletes it when the leg has ended. A carrier that starts reads every record
+back (:meth:`StoreLegJournal.in_flight`), with whether its call is still in progress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import and_, delete, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+
+from engine.carriers.sip.record import LegRecord, Resumable
+from engine.domain.codes import ACTIVE_STATES
+from engine.domain.events import Leg
+from engine.store.schema import call, sip_leg
+from engine.store.unit_of_work import Store, Tx
+
+_ACTIVE = sorted(int(state) for state in ACTIVE_STATES)
+
+
+def save_legs(
+    tx: Tx,
+    call_id: int,
+    records: Sequence[LegRecord],
+    ended: Sequence[tuple[int, Leg]],
+    owner: str,
+    now: float,
+) -> None:
+    """Upsert ``records`` (of one call) and delete the ``(attempt, leg)`` rows that ended."""
+    if records:
+        insert = postgresql.insert if tx.conn.dialect.name == "postgresql" else sqlite.insert
+        statement = insert(sip_leg).values(
+            [
+                {
+                    "call_id": record.call_id,
+                    "attempt": record.attempt,
+                    "leg": record.leg.value,
+                    "owner": owner,
+                    "record": record.to_json(),
+                    "updated_at": now,
+                }
+                for record in records
+            ]
+        )
+        tx.conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["call_id", "attempt", "leg"],
+                set_={
+                    "owner": statement.excluded.owner,
+                    "record": statement.excluded.record,
+                    "updated_at": statement.excluded.updated_at,
+                },
+            )
+        )
+    if ended:
+        tx.conn.execute(
+            delete(sip_leg).where(
+                sip_leg.c.call_id == call_id,
+                tuple_(sip_leg.c.attempt, sip_leg.c.leg).in_(
+                    [(attempt, leg.value) for attempt, leg in ended]
+                ),
+            )
+        )
+
+
+def leg_records(tx: Tx) -> list[Resumable]:
+    """Every leg record, each with whether its call is still on that attempt and in
+    progress (a leg of an ended call is to be hung up)."""
+    rows = tx.conn.execute(
+        select(sip_leg.c.record, call.c.id.is_not(None).label("live"))
+        .select_from(
+            sip_leg.outerjoin(
+                call,
+                and_(
+                    call.c.id == sip_leg.c.call_id,
+                    call.c.attempt == sip_leg.c.attempt,
+                    call.c.state.in_(_ACTIVE),
+                ),
+            )
+        )
+        .order_by(sip_leg.c.call_id, sip_leg.c.leg)
+    ).all()
+    return [Resumable(LegRecord.from_json(row.record), bool(row.live)) for row in rows]
+
+
+class StoreLegJournal:
+    """``LegJournal`` backed by the store; ``owner`` names this process in the rows."""
+
+    def __init__(self, store: Store, owner: str, clock: Callable[[], float]) -> None:
+        self.store = store
+        self.owner = owner
+        self.clock = clock
+
+    def save(
+        self, call_id: int, attempt: int, records: Sequence[LegRecord], ended: Sequence[Leg]
+    ) -> None:
+        gone = [(attempt, leg) for leg in ended]
+        now = self.clock()
+        self.store.run(
+            lambda tx: save_legs(tx, call_id, records, gone, self.owner, now), key=call_id
+        )
+
+    def in_flight(self) -> list[Resumable]:
+        return self.store.read(leg_records)
