@@ -87,6 +87,14 @@ def leg_records(tx: Tx) -> list[Resumable]:
     return [Resumable(LegRecord.from_json(row.record), bool(row.live)) for row in rows]
 
 
+def call_leg_records(tx: Tx, call_id: int, attempt: int) -> list[LegRecord]:
+    """The records of one attempt of one call."""
+    rows = tx.conn.execute(
+        select(sip_leg.c.record).where(sip_leg.c.call_id == call_id, sip_leg.c.attempt == attempt)
+    ).all()
+    return [LegRecord.from_json(row.record) for row in rows]
+
+
 class StoreLegJournal:
     """``LegJournal`` backed by the store; ``owner`` names this process in the rows."""
 
@@ -106,3 +114,6 @@ class StoreLegJournal:
 
     def in_flight(self) -> list[Resumable]:
         return self.store.read(leg_records)
+
+    def of_call(self, call_id: int, attempt: int) -> list[LegRecord]:
+        return self.store.read(lambda tx: call_leg_records(tx, call_id, attempt))

@@ -166,7 +166,17 @@ class SipCarrier:
         self._call_soon(self._dial, request)
 
     def hang_up(self, call_id: int, attempt: int, leg: Leg | None = None) -> None:
-        self._call_soon(self._hang_up, call_id, attempt, leg)
+        """End the legs; a call this carrier does not hold (another process placed it,
+        and is gone or busy) is taken over from its records first, so a BYE or CANCEL
+        goes out from this process's socket."""
+        adopted: list[LegRecord] = []
+        if self._journal is not None and (call_id, attempt) not in self._calls:
+            adopted = [
+                record
+                for record in self._journal.of_call(call_id, attempt)
+                if leg is None or record.leg is leg
+            ]
+        self._call_soon(self._hang_up, call_id, attempt, leg, adopted)
 
     def stop(self) -> None:
         """Stop; every leg still up is sent its BYE (or CANCEL) first, without events.
@@ -268,9 +278,19 @@ class SipCarrier:
                 "the bridge was interrupted by a restart",
             )
 
-    def _hang_up(self, call_id: int, attempt: int, leg: Leg | None) -> None:
+    def _hang_up(
+        self, call_id: int, attempt: int, leg: Leg | None, adopted: list[LegRecord]
+    ) -> None:
         call = self._calls.get((call_id, attempt))
         if call is None:
+            for record in adopted:
+                log.info(
+                    "SIP leg %s of call %s/%s taken over to end it",
+                    record.leg.value,
+                    record.call_id,
+                    record.attempt,
+                )
+                self._restore(record, live=False)
             return
         for role, call_leg in call.legs.items():
             if leg is None or role is leg:

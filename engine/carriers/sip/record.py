@@ -96,3 +96,7 @@ class LegJournal(Protocol):
     def in_flight(self) -> list[Resumable]:
         """Every recorded leg."""
         ...
+
+    def of_call(self, call_id: int, attempt: int) -> list[LegRecord]:
+        """The recorded legs of one attempt of a call (whoever placed them)."""
+        ...
