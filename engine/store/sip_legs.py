@@ -8,18 +8,48 @@ back (:meth:`StoreLegJournal.in_flight`), with whether its call is still in prog
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from sqlalchemy import and_, delete, select, tuple_
+from sqlalchemy import and_, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.carriers.sip.record import LegRecord, Resumable
 from engine.domain.codes import ACTIVE_STATES
 from engine.domain.events import Leg
+from engine.store.prepared import Prepared
 from engine.store.schema import call, sip_leg
 from engine.store.unit_of_work import Store, Tx
 
 _ACTIVE = sorted(int(state) for state in ACTIVE_STATES)
+
+
+def _upsert(dialect: Any) -> Prepared:
+    statement = dialect.insert(sip_leg).values(
+        {name: bindparam(name) for name in ("call_id", "attempt", "leg", "owner", "record")}
+        | {"updated_at": bindparam("updated_at")}
+    )
+    return Prepared(
+        statement.on_conflict_do_update(
+            index_elements=["call_id", "attempt", "leg"],
+            set_={
+                "owner": statement.excluded.owner,
+                "record": statement.excluded.record,
+                "updated_at": statement.excluded.updated_at,
+            },
+        )
+    )
+
+
+_UPSERT = {"postgresql": _upsert(postgresql), "sqlite": _upsert(sqlite)}
+_DELETE = Prepared(
+    delete(sip_leg).where(
+        sip_leg.c.call_id == bindparam("call_id"),
+        sip_leg.c.attempt == bindparam("attempt"),
+        sip_leg.c.leg == bindparam("leg"),
+    )
+)
 
 
 def save_legs(
@@ -32,38 +62,24 @@ def save_legs(
 ) -> None:
     """Upsert ``records`` (of one call) and delete the ``(attempt, leg)`` rows that ended."""
     if records:
-        insert = postgresql.insert if tx.conn.dialect.name == "postgresql" else sqlite.insert
-        statement = insert(sip_leg).values(
+        _UPSERT[tx.conn.dialect.name].run_many(
+            tx.conn,
             [
                 {
                     "call_id": record.call_id,
                     "attempt": record.attempt,
                     "leg": record.leg.value,
                     "owner": owner,
-                    "record": record.to_json(),
+                    "record": json.dumps(record.to_json()),  # the driver takes JSON as text
                     "updated_at": now,
                 }
                 for record in records
-            ]
-        )
-        tx.conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=["call_id", "attempt", "leg"],
-                set_={
-                    "owner": statement.excluded.owner,
-                    "record": statement.excluded.record,
-                    "updated_at": statement.excluded.updated_at,
-                },
-            )
+            ],
         )
     if ended:
-        tx.conn.execute(
-            delete(sip_leg).where(
-                sip_leg.c.call_id == call_id,
-                tuple_(sip_leg.c.attempt, sip_leg.c.leg).in_(
-                    [(attempt, leg.value) for attempt, leg in ended]
-                ),
-            )
+        _DELETE.run_many(
+            tx.conn,
+            [{"call_id": call_id, "attempt": attempt, "leg": leg.value} for attempt, leg in ended],
         )
 
 

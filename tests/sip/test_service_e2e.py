@@ -228,6 +228,7 @@ def test_every_outcome_through_the_service(
 RING_OUT = 12.0  # [timers] ring_timeout of the crash tests: longer than a restart takes
 TALK = 9  # duration of their bridged calls: the restart comes well before the cut
 SLACK = 1.0  # a BYE or CANCEL is due within this many seconds of its time
+PHONE_TIMEOUT = 60.0  # a phone's whole call, with a restart that is slow on a busy machine
 
 
 def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
@@ -303,19 +304,30 @@ def test_calls_of_a_killed_process_go_on_after_restart(
     if not udp and moment == "answered_meanwhile":
         pytest.skip("SIPp ends its calls when their TCP connection closes: nobody answers")
     if moment == "ringing":
-        caller = phones("answer.xml", transport=transport, name="caller")
+        caller = phones("answer.xml", transport=transport, name="caller", timeout=PHONE_TIMEOUT)
         callee = phones(
-            "ring_forever.xml", transport=transport, name="callee", AFTER_CANCEL="part:cancel_487"
+            "ring_forever.xml",
+            transport=transport,
+            name="callee",
+            timeout=PHONE_TIMEOUT,
+            AFTER_CANCEL="part:cancel_487",
         )
         codes, cause = [0, 1, 8], 19
         caller_saw, callee_saw = ["INVITE", "ACK", "BYE"], ["INVITE", "CANCEL", "ACK"]
     else:
         ring_ms = "2000" if moment == "answered_meanwhile" else "100"
-        caller = phones("caller_bridge.xml", transport=transport, name="caller", RING="part:ring")
+        caller = phones(
+            "caller_bridge.xml",
+            transport=transport,
+            name="caller",
+            timeout=PHONE_TIMEOUT,
+            RING="part:ring",
+        )
         callee = phones(
             "callee_offer.xml",
             transport=transport,
             name="callee",
+            timeout=PHONE_TIMEOUT,
             variables={"ring_ms": ring_ms},
             RING="part:ring",
             MEDIA_PORT="9000",

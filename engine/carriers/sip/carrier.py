@@ -44,6 +44,7 @@ from engine.errors import CarrierError
 log = logging.getLogger(__name__)
 _USER = re.compile(r"\+?[A-Za-z0-9\-_.]+\Z")
 STOP_GRACE = 0.3  # seconds given to the BYEs and CANCELs sent when stopping
+RECORD_EVERY = 0.5  # seconds a changed leg record may wait for its call's next event
 
 
 @dataclass
@@ -98,7 +99,8 @@ class SipCarrier:
         self._clock = clock
         self._journal = journal
         self._dialled = legs
-        self._dirty: list[_Call] = []
+        self._dirty: list[_Call] = []  # calls with a leg whose record changed
+        self._flush_soon = self._flush_later = False
         self._ua = UserAgent(settings, self, observe)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -336,16 +338,27 @@ class SipCarrier:
 
     # -- the legs' records ------------------------------------------------------------------
     def leg_changed(self, leg: CallLeg) -> None:
+        """Queue the leg's record: at once for a leg never recorded (its INVITE just went
+        out: what a CANCEL needs), else with the call's next event or within
+        ``RECORD_EVERY`` seconds, whichever comes first (steps in between share a write)."""
         owner = self._owners.get(id(leg))
-        if owner is None or self._journal is None or owner[0].dirty:
+        if owner is None or self._journal is None:
             return
-        owner[0].dirty = True
-        if not self._dirty:
-            assert self._loop is not None
-            self._loop.call_soon(self._flush_dirty)
-        self._dirty.append(owner[0])
+        call = owner[0]
+        if not call.dirty:
+            call.dirty = True
+            self._dirty.append(call)
+        assert self._loop is not None
+        if leg.role not in call.saved:
+            if not self._flush_soon:
+                self._flush_soon = True
+                self._loop.call_soon(self._flush_dirty)
+        elif not self._flush_later:
+            self._flush_later = True
+            self._loop.call_later(RECORD_EVERY, self._flush_dirty)
 
     def _flush_dirty(self) -> None:
+        self._flush_soon = self._flush_later = False
         calls, self._dirty = self._dirty, []
         for call in calls:
             self._flush(call)

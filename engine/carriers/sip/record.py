@@ -14,7 +14,7 @@ ended. Records travel as JSON-compatible dicts (:meth:`LegRecord.to_json`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 from engine.domain.events import Leg
@@ -61,7 +61,7 @@ class LegRecord:
         return (self.call_id, self.attempt, self.leg)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {name: getattr(self, name) for name in _FIELDS}
         data["leg"] = self.leg.value
         data["route_set"] = list(self.route_set)
         return data
@@ -72,6 +72,9 @@ class LegRecord:
         values["leg"] = Leg(values["leg"])
         values["route_set"] = tuple(values.get("route_set") or ())
         return cls(**values)
+
+
+_FIELDS = tuple(f.name for f in fields(LegRecord))
 
 
 @dataclass(frozen=True, slots=True)
