@@ -15,9 +15,11 @@ Every carrier driver reports what its network said through one ``EventDispatcher
 * **Bugs do not stop the flow.** Any other exception from the sink is logged with the
   event and the event is dropped: retrying a bug would only block the call for ever.
 * **Writes in the same order.** A carrier may also queue a write of its own (the SIP
-  carrier's leg records) with :meth:`EventDispatcher.submit_write`: it goes through the
-  call's queue like an event, so what it writes is durable before the call's later
-  events are applied, and it is retried the same way while the store is down.
+  carrier's leg records): with an event (:meth:`EventDispatcher.submit`), the sink runs
+  it in the event's transaction; alone (:meth:`EventDispatcher.submit_write`), in a
+  transaction of its own. Either way it goes through the call's queue, so it is durable
+  before the call's later events are applied, and it is retried the same way while the
+  store is down.
 * **Prompt stop.** ``stop()`` interrupts the pauses, lets a sink call in progress finish,
   abandons what is still queued and logs how many events were not applied.
 """
@@ -32,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine import metrics
-from engine.carriers.base import EventSink
+from engine.carriers.base import EventSink, StoreWrite
 from engine.domain.events import LegEvent
 from engine.errors import StoreUnavailable
 
@@ -45,17 +47,32 @@ STOP_TIMEOUT = 5.0  # how long stop() waits for sink calls in progress
 
 @dataclass(frozen=True, slots=True)
 class Write:
-    """A carrier's own write, queued among the events of ``call_id``."""
+    """A carrier's own write, queued among the events of ``call_id``: ``unit`` runs in
+    the transaction of the event it is queued with; ``alone`` runs it without one."""
 
     call_id: int
-    run: Callable[[], object]
+    unit: StoreWrite
+    alone: Callable[[StoreWrite], object]
     what: str
 
     def __str__(self) -> str:
         return f"{self.what} of call {self.call_id}"
 
 
-Item = LegEvent | Write
+@dataclass(frozen=True, slots=True)
+class _WithWrite:
+    event: LegEvent
+    write: Write
+
+    @property
+    def call_id(self) -> int:
+        return self.event.call_id
+
+    def __str__(self) -> str:
+        return f"{self.event} with the {self.write}"
+
+
+Item = LegEvent | Write | _WithWrite
 
 
 class EventDispatcher:
@@ -106,13 +123,15 @@ class EventDispatcher:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, event: LegEvent) -> None:
-        """Queue ``event`` behind the earlier events of its call; returns at once."""
+    def submit(self, event: LegEvent, write: Write | None = None) -> None:
+        """Queue ``event`` behind the earlier events of its call; returns at once. With
+        ``write``, the sink is given ``write.unit`` to apply in the event's transaction."""
         with self._cond:
             if not self._running:
                 log.warning("%s events: not running, %s not applied", self.name, event)
                 return
-            self._queues[event.call_id % len(self._queues)].put(event)
+            item: Item = event if write is None else _WithWrite(event, write)
+            self._queues[event.call_id % len(self._queues)].put(item)
         metrics.carrier_event(self.name, event.trigger)
 
     def submit_write(self, write: Write) -> None:
@@ -176,7 +195,10 @@ class EventDispatcher:
         while True:
             try:
                 if isinstance(event, Write):
-                    event.run()
+                    event.alone(event.unit)
+                elif isinstance(event, _WithWrite):
+                    sink: Callable[..., object] = self._sink
+                    sink(event.event, event.write.unit)
                 else:
                     self._sink(event)
             except StoreUnavailable as exc:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from engine.carriers.base import StoreWrite
 from engine.carriers.sip.record import LegRecord, Resumable
 from engine.domain.codes import ACTIVE_STATES
 from engine.domain.events import Leg
@@ -121,12 +122,18 @@ class StoreLegJournal:
 
     def save(
         self, call_id: int, attempt: int, records: Sequence[LegRecord], ended: Sequence[Leg]
-    ) -> None:
+    ) -> StoreWrite:
         gone = [(attempt, leg) for leg in ended]
         now = self.clock()
-        self.store.run(
-            lambda tx: save_legs(tx, call_id, records, gone, self.owner, now), key=call_id
-        )
+        owner = self.owner
+
+        def write(tx: Tx) -> None:
+            save_legs(tx, call_id, records, gone, owner, now)
+
+        return write
+
+    def run(self, call_id: int, write: StoreWrite) -> None:
+        self.store.run(write, key=call_id)
 
     def in_flight(self) -> list[Resumable]:
         return self.store.read(leg_records)

@@ -41,10 +41,13 @@ def test_records_are_replaced_read_back_and_removed(harness: Harness) -> None:
     harness.event(ended, Leg.CALLER, LegEventKind.BUSY)
     journal = StoreLegJournal(harness.store, "host:1", harness.clock)
 
-    journal.save(live, 1, [_record(live, Leg.CALLER), _record(live, Leg.CALLEE)], [])
+    def save(call_id: int, records: list[LegRecord], ended: list[Leg]) -> None:
+        journal.run(call_id, journal.save(call_id, 1, records, ended))
+
+    save(live, [_record(live, Leg.CALLER), _record(live, Leg.CALLEE)], [])
     up = _record(live, Leg.CALLER, state="confirmed", remote_tag="r9", local_cseq=3)
-    journal.save(live, 1, [up], [])
-    journal.save(ended, 1, [_record(ended, Leg.CALLER)], [])
+    save(live, [up], [])
+    save(ended, [_record(ended, Leg.CALLER)], [])
 
     found = {(r.record.call_id, r.record.leg): r for r in journal.in_flight()}
     assert set(found) == {(live, Leg.CALLER), (live, Leg.CALLEE), (ended, Leg.CALLER)}
@@ -53,6 +56,6 @@ def test_records_are_replaced_read_back_and_removed(harness: Harness) -> None:
     assert not found[(ended, Leg.CALLER)].live  # its call ended: to be hung up
     assert set(journal.of_call(live, 1)) == {up, _record(live, Leg.CALLEE)}
 
-    journal.save(live, 1, [], [Leg.CALLEE])
+    save(live, [], [Leg.CALLEE])
     assert [r.record.leg for r in journal.in_flight() if r.record.call_id == live] == [Leg.CALLER]
     assert journal.of_call(live, 2) == []

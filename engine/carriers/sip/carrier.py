@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from engine.carriers.base import DialledLegs, DialRequest, EventSink
 from engine.carriers.dispatch import EventDispatcher, Write
@@ -316,7 +317,6 @@ class SipCarrier:
         if owner is None:
             return
         call, request = owner
-        self._flush(call)  # the leg's record is durable before the engine sees the event
         event = LegEvent(
             call_id=request.call_id,
             attempt=request.attempt,
@@ -334,7 +334,7 @@ class SipCarrier:
             cause,
             detail,
         )
-        self._events.submit(event)
+        self._flush(call, event)  # the leg's record commits with the event that follows it
 
     # -- the legs' records ------------------------------------------------------------------
     def leg_changed(self, leg: CallLeg) -> None:
@@ -363,11 +363,13 @@ class SipCarrier:
         for call in calls:
             self._flush(call)
 
-    def _flush(self, call: _Call) -> None:
+    def _flush(self, call: _Call, event: LegEvent | None = None) -> None:
         """Queue the call's changed records (and removals) for the journal, in the call's
-        order among its events."""
+        order among its events: with ``event`` (in its transaction), else alone."""
         journal = self._journal
         if journal is None or not call.dirty:
+            if event is not None:
+                self._events.submit(event)
             return
         call.dirty = False
         records: list[LegRecord] = []
@@ -381,14 +383,14 @@ class SipCarrier:
             elif record is not None and record != before:
                 records.append(record)
                 call.saved[role] = record
+        write = None
         if records or ended:
-            self._events.submit_write(
-                Write(
-                    call.call_id,
-                    lambda: journal.save(call.call_id, call.attempt, records, ended),
-                    "SIP leg records",
-                )
-            )
+            unit = journal.save(call.call_id, call.attempt, records, ended)
+            write = Write(call.call_id, unit, partial(journal.run, call.call_id), "SIP leg records")
+        if event is not None:
+            self._events.submit(event, write)
+        elif write is not None:
+            self._events.submit_write(write)
 
     # -- LegObserver ---------------------------------------------------------------------------
     def leg_ringing(self, leg: CallLeg) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
+from engine.carriers.base import StoreWrite
 from engine.domain.events import Leg
 
 PENDING = ("calling", "early")  # the INVITE has no final response yet
@@ -90,10 +91,15 @@ class LegJournal(Protocol):
 
     def save(
         self, call_id: int, attempt: int, records: Sequence[LegRecord], ended: Sequence[Leg]
-    ) -> None:
-        """Write ``records`` of one attempt of a call and remove the records of its
-        ``ended`` legs; returns once durable. Raises ``engine.errors.StoreUnavailable``
-        when the store cannot be reached (nothing was written)."""
+    ) -> StoreWrite:
+        """The write of ``records`` of one attempt of a call and the removal of the
+        records of its ``ended`` legs, to run in the transaction that applies the call's
+        next event (``StoreWrite``), or alone with :meth:`run`."""
+        ...
+
+    def run(self, call_id: int, write: StoreWrite) -> None:
+        """Run ``write`` in a transaction of its own; returns once durable. Raises
+        ``engine.errors.StoreUnavailable`` when the store cannot be reached."""
         ...
 
     def in_flight(self) -> list[Resumable]:
