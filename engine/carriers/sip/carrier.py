@@ -55,7 +55,7 @@ class _Call:
     legs: dict[Leg, CallLeg] = field(default_factory=dict)
     ended_sweeps: int = 0
     saved: dict[Leg, LegRecord] = field(default_factory=dict)  # as last given to the journal
-    dirty: bool = False
+    dirty: set[Leg] = field(default_factory=set)  # legs whose record changed since saved
 
 
 def event_key(event: LegEvent) -> tuple[str, int, int]:
@@ -346,8 +346,8 @@ class SipCarrier:
             return
         call = owner[0]
         if not call.dirty:
-            call.dirty = True
             self._dirty.append(call)
+        call.dirty.add(leg.role)
         assert self._loop is not None
         if leg.role not in call.saved:
             if not self._flush_soon:
@@ -371,11 +371,11 @@ class SipCarrier:
             if event is not None:
                 self._events.submit(event)
             return
-        call.dirty = False
+        dirty, call.dirty = call.dirty, set()
         records: list[LegRecord] = []
         ended: list[Leg] = []
-        for role, leg in call.legs.items():
-            record = leg.record(call.call_id, call.attempt)
+        for role in dirty:
+            record = call.legs[role].record(call.call_id, call.attempt)
             before = call.saved.get(role)
             if record is None and before is not None:
                 ended.append(role)

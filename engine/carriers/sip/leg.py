@@ -82,6 +82,7 @@ class CallLeg:
         self._acks: dict[int, bytes] = {}  # CSeq of an INVITE → the ACK we sent for its 2xx
         self._reinviting = False
         self.dialled_at = 0.0
+        self.invite_text = ""  # the INVITE as sent, for the record
 
     # -- the record kept outside the process ----------------------------------------------------
     def record(self, call_id: int, attempt: int) -> LegRecord | None:
@@ -108,7 +109,7 @@ class CallLeg:
             origin_version=self.origin.version,
             local_sdp=self.local_sdp.decode("utf-8", "replace"),
             remote_sdp=self.remote_sdp.decode("utf-8", "replace"),
-            invite=self.invite.to_bytes().decode("utf-8", "replace"),
+            invite=self.invite_text,
             provisional=self.provisional,
             rang=self.rang,
             hung_up=self.hung_up,
@@ -165,6 +166,7 @@ class CallLeg:
         invite = parse_message(record.invite.encode())
         assert isinstance(invite, SipRequest)
         leg.invite = invite
+        leg.invite_text = record.invite
         leg._cseq = invite.cseq.number
         if record.state in UP:
             leg.dialog = Dialog(
@@ -228,6 +230,7 @@ class CallLeg:
             request.body = self.local_sdp
         self.invite = request
         self.ua.send_request(request, self.target, self._invite_response, self._invite_failure)
+        self.invite_text = request.to_bytes().decode("utf-8", "replace")  # with its Via
         self.observer.leg_changed(self)
 
     def _invite_response(self, response: SipResponse) -> None:
