@@ -52,10 +52,11 @@ def build_carrier(
 
         journal = legs = None
         if store is not None:
-            from engine.store.sip_legs import StoreLegJournal
+            from engine.store.sip_legs import StoreLegJournal, owner_name
 
-            owner = f"{socket.gethostname()}:{os.getpid()}"
-            journal = StoreLegJournal(store, owner, clock)
+            journal = StoreLegJournal(
+                store, owner_name(), clock, takeover_after=settings.carrier.takeover_after
+            )
             legs = StoreDialledLegs(store)
         return SipCarrier(
             settings.carrier.sip,

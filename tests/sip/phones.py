@@ -172,6 +172,7 @@ class Phone:
     returncode: int | None = None
     timeout: float = 25.0  # seconds SIPp may run before it gives up (a failure)
     options: tuple[str, ...] = ()  # more SIPp command-line options
+    calls: int = 1  # SIPp exits once this many calls have ended
 
     @property
     def messages_file(self) -> Path:
@@ -213,7 +214,7 @@ class Phone:
             "-p",
             str(self.port),
             "-m",
-            "1",
+            str(self.calls),
             "-nostdin",
             "-t",
             "t1" if self.transport == "tcp" else "u1",

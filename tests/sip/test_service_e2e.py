@@ -263,7 +263,7 @@ def _callee_rang(db_url: str) -> bool:
     try:
         return any(
             one.record.leg is Leg.CALLEE and one.record.provisional
-            for one in store.read(leg_records)
+            for one, _, _ in store.read(leg_records)
         )
     finally:
         store.dispose()

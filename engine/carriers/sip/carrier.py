@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 _USER = re.compile(r"\+?[A-Za-z0-9\-_.]+\Z")
 STOP_GRACE = 0.3  # seconds given to the BYEs and CANCELs sent when stopping
 RECORD_EVERY = 0.5  # seconds a changed leg record may wait for its call's next event
+# A dialled leg with no record this long after its dial is taken for lost with the process
+# that placed it (a live process records an INVITE within milliseconds of sending it).
+LOST_AFTER = 5.0
 
 
 @dataclass
@@ -135,14 +138,20 @@ class SipCarrier:
     def _resume(self, journal: LegJournal, loop: asyncio.AbstractEventLoop) -> None:
         """Take over the legs recorded by a process that is gone (before the engine's
         timers run, so a cut or ring-out that fell due meanwhile finds them)."""
-        resumable = journal.in_flight()
+        recorded = journal.in_flight()
+        resumable = [one for one in recorded if not one.held]  # others' legs stay theirs
         lost: list[LegEvent] = []
         if self._dialled is not None:
-            recorded = {(r.record.call_id, r.record.attempt, r.record.leg) for r in resumable}
+            keys = {one.record.key for one in recorded}
+            now = self._clock()
             for dialled in self._dialled.in_flight():
                 request = dialled.request
-                if dialled.told and (request.call_id, request.attempt, request.leg) not in recorded:
-                    lost.append(_lost_leg(dialled.request, dialled.applied, self._clock()))
+                if (
+                    dialled.told
+                    and dialled.dialled_at < now - LOST_AFTER  # else it may be on its way
+                    and (request.call_id, request.attempt, request.leg) not in keys
+                ):
+                    lost.append(_lost_leg(dialled.request, dialled.applied, now))
 
         async def resume() -> None:
             for one in resumable:

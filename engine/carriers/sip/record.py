@@ -80,10 +80,12 @@ _FIELDS = tuple(f.name for f in fields(LegRecord))
 
 @dataclass(frozen=True, slots=True)
 class Resumable:
-    """A recorded leg, and whether its call is still in progress on that attempt."""
+    """A recorded leg, whether its call is still in progress on that attempt, and
+    whether a live process other than this one holds it."""
 
     record: LegRecord
     live: bool
+    held: bool = False
 
 
 class LegJournal(Protocol):
@@ -103,7 +105,7 @@ class LegJournal(Protocol):
         ...
 
     def in_flight(self) -> list[Resumable]:
-        """Every recorded leg."""
+        """Every recorded leg (``held`` when a live process other than this one has it)."""
         ...
 
     def of_call(self, call_id: int, attempt: int) -> list[LegRecord]:
