@@ -50,7 +50,21 @@ def build_carrier(
     if settings.carrier.driver == "sip":
         from engine.carriers.sip.carrier import SipCarrier
 
-        return SipCarrier(settings.carrier.sip, clock=clock, observe=metrics.sip_transaction)
+        journal = legs = None
+        if store is not None:
+            from engine.store.sip_legs import StoreLegJournal, owner_name
+
+            journal = StoreLegJournal(
+                store, owner_name(), clock, takeover_after=settings.carrier.takeover_after
+            )
+            legs = StoreDialledLegs(store)
+        return SipCarrier(
+            settings.carrier.sip,
+            clock=clock,
+            observe=metrics.sip_transaction,
+            journal=journal,
+            legs=legs,
+        )
     raise ValueError(f"unknown carrier driver {settings.carrier.driver!r}")
 
 

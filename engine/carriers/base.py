@@ -15,12 +15,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from engine.domain.events import Leg, LegEvent, LegEventKind
 
+StoreWrite = Callable[[Any], object]
+"""A carrier's own write (the SIP carrier's leg records) given the store's transaction."""
+
 EventSink = Callable[[LegEvent], object]
 """Applies one leg event; returns once it is durable (the return value is ignored).
+
+A carrier that keeps records of its own passes, as a second argument, a ``StoreWrite``
+to run in the same transaction before the event (``CallService.apply_event`` takes it).
 
 It may block (it writes to the database). It raises ``engine.errors.StoreUnavailable``
 when the store cannot be reached: nothing was applied, and the dispatcher gives it the
@@ -64,6 +70,7 @@ class DialledLeg:
     dialled_at: float
     applied: frozenset[str]
     callee: DialRequest | None = None  # a caller leg's callee, dialled once it answers
+    told: bool = True  # the carrier was told to dial it (False: the dial is still to send)
 
 
 class DialledLegs(Protocol):

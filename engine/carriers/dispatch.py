@@ -14,6 +14,12 @@ Every carrier driver reports what its network said through one ``EventDispatcher
   through.
 * **Bugs do not stop the flow.** Any other exception from the sink is logged with the
   event and the event is dropped: retrying a bug would only block the call for ever.
+* **Writes in the same order.** A carrier may also queue a write of its own (the SIP
+  carrier's leg records): with an event (:meth:`EventDispatcher.submit`), the sink runs
+  it in the event's transaction; alone (:meth:`EventDispatcher.submit_write`), in a
+  transaction of its own. Either way it goes through the call's queue, so it is durable
+  before the call's later events are applied, and it is retried the same way while the
+  store is down.
 * **Prompt stop.** ``stop()`` interrupts the pauses, lets a sink call in progress finish,
   abandons what is still queued and logs how many events were not applied.
 """
@@ -24,9 +30,11 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from engine import metrics
-from engine.carriers.base import EventSink
+from engine.carriers.base import EventSink, StoreWrite
 from engine.domain.events import LegEvent
 from engine.errors import StoreUnavailable
 
@@ -35,6 +43,36 @@ log = logging.getLogger("callbridge.carrier.dispatch")
 FIRST_DELAY = 0.1  # seconds before the first retry of an event the store refused
 MAX_DELAY = 5.0  # the pause between retries doubles up to this
 STOP_TIMEOUT = 5.0  # how long stop() waits for sink calls in progress
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """A carrier's own write, queued among the events of ``call_id``: ``unit`` runs in
+    the transaction of the event it is queued with; ``alone`` runs it without one."""
+
+    call_id: int
+    unit: StoreWrite
+    alone: Callable[[StoreWrite], object]
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.what} of call {self.call_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class _WithWrite:
+    event: LegEvent
+    write: Write
+
+    @property
+    def call_id(self) -> int:
+        return self.event.call_id
+
+    def __str__(self) -> str:
+        return f"{self.event} with the {self.write}"
+
+
+Item = LegEvent | Write | _WithWrite
 
 
 class EventDispatcher:
@@ -55,7 +93,7 @@ class EventDispatcher:
         self.first_delay = first_delay
         self.max_delay = max_delay
         self._sink: EventSink | None = None
-        self._queues: list[queue.SimpleQueue[LegEvent | None]] = []
+        self._queues: list[queue.SimpleQueue[Item | None]] = []
         self._threads: list[threading.Thread] = []
         # Guards the fields below; workers pause on it between retries.
         self._cond = threading.Condition()
@@ -85,14 +123,24 @@ class EventDispatcher:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, event: LegEvent) -> None:
-        """Queue ``event`` behind the earlier events of its call; returns at once."""
+    def submit(self, event: LegEvent, write: Write | None = None) -> None:
+        """Queue ``event`` behind the earlier events of its call; returns at once. With
+        ``write``, the sink is given ``write.unit`` to apply in the event's transaction."""
         with self._cond:
             if not self._running:
                 log.warning("%s events: not running, %s not applied", self.name, event)
                 return
-            self._queues[event.call_id % len(self._queues)].put(event)
+            item: Item = event if write is None else _WithWrite(event, write)
+            self._queues[event.call_id % len(self._queues)].put(item)
         metrics.carrier_event(self.name, event.trigger)
+
+    def submit_write(self, write: Write) -> None:
+        """Queue ``write`` behind the earlier events of its call; returns at once."""
+        with self._cond:
+            if not self._running:
+                log.warning("%s events: not running, %s not written", self.name, write)
+                return
+            self._queues[write.call_id % len(self._queues)].put(write)
 
     def stop(self) -> None:
         """Stop the workers; events not yet applied are abandoned (and counted in the log).
@@ -131,21 +179,28 @@ class EventDispatcher:
             log.info("%s events: stopped, nothing pending", self.name)
 
     # -- the workers -----------------------------------------------------------------------
-    def _work(self, events: queue.SimpleQueue[LegEvent | None]) -> None:
+    def _work(self, events: queue.SimpleQueue[Item | None]) -> None:
         while (event := events.get()) is not None:  # None: stop() wakes us
             if self._is_stopping():
                 events.put(event)  # left for stop() to count
                 return
             self._apply(event)
 
-    def _apply(self, event: LegEvent) -> None:
-        """Give ``event`` to the sink until it is applied, fails for good, or we stop."""
+    def _apply(self, event: Item) -> None:
+        """Give ``event`` to the sink (run a write) until it is applied, fails for good,
+        or we stop."""
         assert self._sink is not None
         delay = self.first_delay
         retries = 0
         while True:
             try:
-                self._sink(event)
+                if isinstance(event, Write):
+                    event.alone(event.unit)
+                elif isinstance(event, _WithWrite):
+                    sink: Callable[..., object] = self._sink
+                    sink(event.event, event.write.unit)
+                else:
+                    self._sink(event)
             except StoreUnavailable as exc:
                 if retries == 0:
                     log.warning(

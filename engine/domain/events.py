@@ -19,6 +19,9 @@ class LegEventKind(StrEnum):
     NO_ANSWER = "no_answer"
     FAILED = "failed"
     HUNG_UP = "hung_up"
+    # The leg confirmed it stopped ringing after the engine ended it (SIP: the 487 that
+    # answers our CANCEL). Audited; it changes nothing.
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True, slots=True)

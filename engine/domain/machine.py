@@ -43,6 +43,9 @@ TRANSITIONS: list[tuple[str, list[S], S | None]] = [
     # The customer gives a call a new talk time: allowed while dialling or bridged.
     ("extend", [S.CALLS_STARTING, S.CALLER_CONNECTED, S.CALLEE_CONNECTED], None),
     ("redial", sorted(c for c in S if c.is_final), S.CALLS_STARTING),
+    # A leg the engine cancelled when the attempt ended confirms it stopped ringing.
+    ("caller_cancelled", sorted(c for c in S if c.is_final), None),
+    ("callee_cancelled", sorted(c for c in S if c.is_final), None),
 ]
 
 TRIGGERS = frozenset(t for t, _, _ in TRANSITIONS)

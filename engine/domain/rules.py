@@ -359,12 +359,18 @@ def charged_seconds(talked: float, talk_limit: int) -> int:
 
 
 def timer_trigger(
-    kind: TimerKind, facts: CallFacts, leg: Leg | None, due_at: float, now: float
+    kind: TimerKind,
+    facts: CallFacts,
+    leg: Leg | None,
+    due_at: float,
+    now: float,
+    rang: bool = True,
 ) -> Trigger | None:
     """The trigger a due timer fires on the call, or None when it has nothing to do.
 
     A queued call that finds its account's credit gone when its turn comes is not
-    dialled: it ends with 13 at once. A re-dial is skipped the same way.
+    dialled: it ends with 13 at once. A re-dial is skipped the same way. ``rang`` says
+    whether the leg of a ring-out reported ringing (see :func:`ringout_trigger`).
     """
     no_credit = facts.credit_left is not None and facts.credit_left <= 0
     if kind is TimerKind.START:
@@ -381,8 +387,12 @@ def timer_trigger(
         name = watchdog_trigger(facts.state)
         return Trigger(name, facts.attempt, now, WATCHDOG_CAUSE, "timer") if name else None
     if kind is TimerKind.RINGOUT and leg is not None:
-        name = ringout_trigger(facts.state, leg)
-        return Trigger(name, facts.attempt, now, int(Cause.NO_ANSWER), "timer") if name else None
+        name = ringout_trigger(facts.state, leg, rang)
+        if name is None:
+            return None
+        cause = Cause.NO_ANSWER if rang else Cause.NO_USER_RESPONDING
+        detail = "" if rang else "no provisional response (never rang)"
+        return Trigger(name, facts.attempt, now, int(cause), "timer", detail)
     return None
 
 
@@ -395,12 +405,15 @@ def watchdog_trigger(state: S) -> str | None:
     return None
 
 
-def ringout_trigger(state: S, leg: Leg) -> str | None:
-    """A leg still ringing when its ring-out timer fires was not answered."""
+def ringout_trigger(state: S, leg: Leg, rang: bool = True) -> str | None:
+    """A leg still ringing when its ring-out timer fires was not answered (7/8); a leg
+    that never rang (no 1xx: a black hole, a dead address) did not connect (9/10), the
+    same code Timer B or the watchdog would give it later."""
+    outcome = "no_answer" if rang else "failed"
     if leg is Leg.CALLER and state is S.CALLS_STARTING:
-        return "caller_no_answer"
+        return f"caller_{outcome}"
     if leg is Leg.CALLEE and state is S.CALLER_CONNECTED:
-        return "callee_no_answer"
+        return f"callee_{outcome}"
     return None
 
 

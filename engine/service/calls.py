@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from engine import metrics
+from engine.carriers.base import StoreWrite
 from engine.domain.codes import Cause
 from engine.domain.codes import StatusCode as S
 from engine.domain.events import LegEvent
@@ -178,18 +179,24 @@ class CallService:
         return new
 
     # -- what happens to a call --------------------------------------------------------
-    def apply_event(self, event: LegEvent) -> Decision:
-        """Apply one carrier event; returns once committed (the carriers' sink)."""
+    def apply_event(self, event: LegEvent, also: StoreWrite | None = None) -> Decision:
+        """Apply one carrier event; returns once committed (the carriers' sink). ``also``
+        is the carrier's own write, committed in the same transaction."""
         trigger = Trigger(
             event.trigger, event.attempt, event.at, event.cause, "carrier", event.detail
         )
-        return self.apply(event.call_id, trigger)
+        return self.apply(event.call_id, trigger, also)
 
-    def apply(self, call_id: int, trigger: Trigger) -> Decision:
+    def apply(self, call_id: int, trigger: Trigger, also: StoreWrite | None = None) -> Decision:
         """Apply one trigger to one call in a unit of work; raises CallNotFound."""
-        return self.store.run(
-            lambda tx: self.decide(tx, calls.lock_call(tx, call_id), trigger), key=call_id
-        )
+
+        def unit(tx: Tx) -> Decision:
+            locked = calls.lock_call(tx, call_id)  # the call row first, as every unit does
+            if also is not None:
+                also(tx)
+            return self.decide(tx, locked, trigger)
+
+        return self.store.run(unit, key=call_id)
 
     def decide(self, tx: Tx, locked: LockedCall, trigger: Trigger) -> Decision:
         """Decide and record ``trigger`` on a call this transaction holds locked."""

@@ -24,7 +24,7 @@ from engine.domain.rules import CallFacts, CommandKind, Decision, TimerKind
 from engine.errors import CallNotFound
 from engine.store import limits, timers
 from engine.store.prepared import Prepared
-from engine.store.schema import account, call
+from engine.store.schema import account, call, call_event
 from engine.store.unit_of_work import Tx
 
 
@@ -65,6 +65,22 @@ def lock_calls(tx: Tx, call_ids: list[int], *, skip_locked: bool = False) -> dic
         .with_for_update(of=call, skip_locked=skip_locked)
     ).all()
     return {row.id: _locked(tuple(row)) for row in rows}
+
+
+def leg_rang(tx: Tx, call_id: int, attempt: int, leg: Leg) -> bool:
+    """Whether the carrier reported the leg ringing in this attempt (read at its ring-out)."""
+    tx.flush_for(call_id)
+    found = tx.conn.execute(
+        select(call_event.c.id)
+        .where(
+            call_event.c.call_id == call_id,
+            call_event.c.attempt == attempt,
+            call_event.c.trigger == f"{leg.value}_ringing",
+            call_event.c.accepted.is_(True),
+        )
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 def lock_credit(tx: Tx, account_id: int) -> int | None:

@@ -38,6 +38,7 @@ def dialled_legs(tx: Tx) -> list[DialledLeg]:
             timer.c.payload,
             timer.c.fired_at,
             timer.c.due_at,
+            timer.c.state,
         )
         .select_from(
             call.join(
@@ -89,7 +90,8 @@ def dialled_legs(tx: Tx) -> list[DialledLeg]:
             callee = DialRequest(
                 row.id, row.attempt, Leg.CALLEE, row.callee, row.callee_national, row.caller
             )
-        legs.append(DialledLeg(request, float(dialled_at), done, callee))
+        told = row.state == TimerState.DONE.value
+        legs.append(DialledLeg(request, float(dialled_at), done, callee, told))
     return legs
 
 

@@ -248,3 +248,17 @@ api_login_guard = Table(
     Column("window_start", Double, nullable=False),
     Column("failures", Integer, nullable=False),
 )
+
+# The SIP carrier's legs, one row per leg while it is up or its INVITE is pending: the
+# dialog and what a CANCEL needs (engine/carriers/sip/record.py), so another process
+# can answer, BYE or CANCEL it after a crash. ``owner`` is the process that holds it.
+sip_leg = Table(
+    "sip_leg",
+    metadata,
+    Column("call_id", Id, primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("leg", String(8), primary_key=True),
+    Column("owner", String(128), nullable=False),
+    Column("record", JSON, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)

@@ -160,7 +160,11 @@ class TimerWorker:
                     commands.append(command)
                 continue
             leg = Leg(due.payload["leg"]) if "leg" in due.payload else None
-            trigger = timer_trigger(TimerKind(due.kind), row.facts, leg, due.due_at, now)
+            kind = TimerKind(due.kind)
+            rang = True
+            if kind is TimerKind.RINGOUT and leg is not None:
+                rang = calls.leg_rang(tx, due.call_id, due.attempt, leg)
+            trigger = timer_trigger(kind, row.facts, leg, due.due_at, now, rang)
             if trigger is None:
                 continue
             decision = self.calls.decide(tx, row, trigger)

@@ -197,6 +197,21 @@ def test_ring_out_ends_a_leg_the_carrier_never_reports(harness: Harness) -> None
     assert harness.carrier.hangups == [(call_id, 1, None)]  # the carrier cancels the leg
 
 
+def test_a_ring_out_of_a_leg_that_never_rang_is_not_connected(harness: Harness) -> None:
+    """No 1xx at all (a black hole): the ring-out gives 10 with cause 18, as Timer B would
+    give 10 later, not 8."""
+    harness.set_rules(ring_timeout=30)
+    call_id = harness.register()
+    harness.timers.run_due()
+    harness.event(call_id, Leg.CALLER, LegEventKind.ANSWERED)
+    harness.timers.run_due()
+    harness.clock.advance(31)
+    harness.timers.run_due()
+    assert harness.state(call_id) == S.CALLEE_NOT_CONNECTED
+    assert [(n.code, n.cause) for n in harness.notifications(call_id)][-1] == (10, 18)
+    assert harness.carrier.hangups == [(call_id, 1, None)]
+
+
 def test_callee_ring_out_is_measured_from_its_own_dial(harness: Harness) -> None:
     harness.set_rules(ring_timeout=30)
     call_id = harness.register()
@@ -204,6 +219,7 @@ def test_callee_ring_out_is_measured_from_its_own_dial(harness: Harness) -> None
     harness.clock.advance(20)
     harness.event(call_id, Leg.CALLER, LegEventKind.ANSWERED)
     harness.timers.run_due()
+    harness.event(call_id, Leg.CALLEE, LegEventKind.RINGING)
     harness.clock.advance(15)  # the caller's ring-out (t=30) passes: nothing to do
     harness.timers.run_due()
     assert harness.state(call_id) == S.CALLER_CONNECTED

@@ -34,9 +34,10 @@ def phones(tmp_path: Path) -> Iterator[Callable[..., Phone]]:
         name: str = "phone",
         variables: dict[str, str] | None = None,
         timeout: float = 25.0,
+        options: tuple[str, ...] = (),
         **values: str,
     ) -> Phone:
-        phone = Phone(name, 0, transport, tmp_path, timeout=timeout)
+        phone = Phone(name, 0, transport, tmp_path, timeout=timeout, options=options)
         started.append(phone)
         return phone.start(render(scenario, **values), variables or {})
 

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -124,6 +125,13 @@ def _sipp_ready(pid: int, port: int, transport: str) -> bool:
     return listening and len(media) >= 2
 
 
+# A received message in SIPp's -trace_msg file: the time (local), then its start line.
+_ARRIVAL = re.compile(
+    r"^-{10,} (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)\n"
+    r"[^\n]*message received[^\n]*\n\s*([^\n]*)",
+    re.MULTILINE,
+)
+
 DEFAULTS = {
     "BYE_REASON": 'Reason: SIP;cause=200;text="elsewhere"',
     "BEFORE_RING_MS": "0",
@@ -134,6 +142,7 @@ DEFAULTS = {
     "BEFORE_REINVITE": "",
     "EXTRA_HEADER": "Server: sipp-phone",
     "ACK_MEDIA": "m=audio 7080 ",
+    "OK_RETRANS": "100",
 }
 
 
@@ -162,6 +171,8 @@ class Phone:
     process: subprocess.Popen[bytes] | None = None
     returncode: int | None = None
     timeout: float = 25.0  # seconds SIPp may run before it gives up (a failure)
+    options: tuple[str, ...] = ()  # more SIPp command-line options
+    calls: int = 1  # SIPp exits once this many calls have ended
 
     @property
     def messages_file(self) -> Path:
@@ -203,7 +214,7 @@ class Phone:
             "-p",
             str(self.port),
             "-m",
-            "1",
+            str(self.calls),
             "-nostdin",
             "-t",
             "t1" if self.transport == "tcp" else "u1",
@@ -220,6 +231,7 @@ class Phone:
             str(self.messages_file),
             "-error_file",
             str(self.errors_file),
+            *self.options,
         ]
         defaults = {name: "0" for name in ("ring_ms", "hold_ms") if name in scenario_text}
         for key, value in {**defaults, **variables}.items():
@@ -275,6 +287,25 @@ class Phone:
                 if retransmissions or message not in messages:
                     messages.append(message)
         return messages
+
+    def arrivals(self) -> list[tuple[float, str]]:
+        """(Unix time, start line) of every message SIPp received, retransmissions too."""
+        if not self.messages_file.exists():
+            return []
+        text = self.messages_file.read_text(errors="replace")
+        found = []
+        for stamp, body in _ARRIVAL.findall(text):
+            at = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp()  # local time
+            found.append((at, body.strip()))
+        return found
+
+    def first_arrival(self, method: str) -> float:
+        """When the first request ``method`` (or response code) arrived."""
+        for at, line in self.arrivals():
+            parts = line.split()
+            if parts and (parts[1] if line.startswith("SIP/2.0") else parts[0]) == method:
+                return at
+        raise AssertionError(f"{self.name} received no {method}: {self.methods()}")
 
     def received(self) -> list[str]:
         """The start lines of the messages SIPp received, e.g. ``BYE sip:... SIP/2.0``."""

@@ -38,6 +38,7 @@ def sip_config(
     routes: dict[str, int],
     trunk_port: int,
     watchdog: float,
+    ring_timeout: float | None = None,
     driver_in_file: bool = True,
 ) -> str:
     """The TOML of a service whose dial plan sends each number to its phone's port.
@@ -62,7 +63,10 @@ def sip_config(
     for number, port in routes.items():
         route = template.replace("{port}", str(port))
         lines.append(f'  {{ prefix = "{number}", template = "{route}" }},')
-    lines += ["]", NOTIFICATIONS, "[timers]", "poll_interval = 0.5", f"watchdog = {watchdog}", ""]
+    lines += ["]", NOTIFICATIONS, "[timers]", "poll_interval = 0.5", f"watchdog = {watchdog}"]
+    if ring_timeout is not None:
+        lines.append(f"ring_timeout = {ring_timeout}")
+    lines.append("")
     return "\n".join(lines)
 
 

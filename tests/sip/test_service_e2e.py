@@ -15,7 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
+from engine.domain.events import Leg
+from engine.store.database import make_engine
+from engine.store.sip_legs import leg_records
+from engine.store.unit_of_work import Store
 from tests.sip.phones import Phone, refusing_port, sipp_ok
 from tests.sip.service import TRUNK_PASSWORD, TRUNK_USER, SipService, e164, sip_config
 from tests.support import Receiver
@@ -220,46 +225,116 @@ def test_every_outcome_through_the_service(
     assert "Authorization: Digest" in bye and "nc=00000002" in bye
 
 
-ORPHAN_MS = "6000"  # how long an orphaned phone waits before ending its dialog itself
+RING_OUT = 12.0  # [timers] ring_timeout of the crash tests: longer than a restart takes
+TALK = 9  # duration of their bridged calls: the restart comes well before the cut
+SLACK = 1.0  # a BYE or CANCEL is due within this many seconds of its time
+PHONE_TIMEOUT = 60.0  # a phone's whole call, with a restart that is slow on a busy machine
 
 
-@pytest.mark.parametrize("moment", ["bridged", "ringing"])
-def test_calls_of_a_killed_process_are_ended_after_restart(
-    tmp_path: Path, db_url: str, receiver: Receiver, phones: Phones, moment: str
+def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        time.sleep(0.05)
+
+
+def _delivered(db_url: str, call_id: int) -> int:
+    """How many of the call's notifications the store has recorded as delivered."""
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    text(
+                        "SELECT count(*) FROM notification "
+                        "WHERE call_id = :id AND state = 'delivered'"
+                    ),
+                    {"id": call_id},
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
+def _callee_rang(db_url: str) -> bool:
+    """The callee leg's record says it rang (a 1xx arrived and was recorded)."""
+    store = Store(make_engine(db_url))
+    try:
+        return any(
+            one.record.leg is Leg.CALLEE and one.record.provisional
+            for one, _, _ in store.read(leg_records)
+        )
+    finally:
+        store.dispose()
+
+
+def _notified_at(receiver: Receiver, call_id: int, code: int) -> int:
+    hits = [h for h in receiver.hits if h.query["id"] == str(call_id)]
+    return next(int(h.query["time"]) for h in hits if h.query["code"] == str(code))
+
+
+@pytest.mark.parametrize("moment", ["bridged", "ringing", "answered_meanwhile"])
+def test_calls_of_a_killed_process_go_on_after_restart(
+    tmp_path: Path,
+    db_url: str,
+    receiver: Receiver,
+    phones: Phones,
+    transport: str,
+    moment: str,
 ) -> None:
-    """kill -9 of serve mid-call; after a restart the durable timers end the call: the
-    cut at ``duration`` when it was bridged, the watchdog when the callee was ringing.
+    """kill -9 of serve mid-call, then a restart on the same ports: the new process
+    resumes the recorded SIP legs and the call ends as it would have without the crash,
+    and the receiver gets each code exactly once.
 
-    The killed process took its SIP dialogs with it, and the new one cannot BYE or
-    CANCEL them; the phones end them by themselves after ORPHAN_MS (a BYE, which the
-    restarted carrier, listening on the same port, answers 481; or a 480 to our INVITE).
+    Over UDP the phones keep their dialogs and the test checks what they get:
+    * bridged: both phones get their BYE within SLACK of ``duration`` after the bridge;
+    * ringing: the callee gets its CANCEL at the ring-out (code 8), the caller a BYE;
+    * answered_meanwhile: the callee rings when serve dies and answers while no process
+      runs (its 200 retransmitted from 0.5 s on); the restarted process ACKs it, bridges
+      the call and cuts it on time.
+
+    Over TCP the connection dies with the process, and SIPp ends every call of a
+    connection that closes (its scenario fails at once): nothing is left to BYE, CANCEL
+    or answer. The test checks that SIPp did so and that the restarted service still
+    ends the call on time with the codes it would have had (13 at ``duration``, 8 at the
+    ring-out).
     """
-    orphan = {"END": "part:bye_or_orphan", "ORPHAN_MS": ORPHAN_MS}
-    if moment == "bridged":
+    udp = transport == "udp"
+    if not udp and moment == "answered_meanwhile":
+        pytest.skip("SIPp ends its calls when their TCP connection closes: nobody answers")
+    if moment == "ringing":
+        caller = phones("answer.xml", transport=transport, name="caller", timeout=PHONE_TIMEOUT)
+        callee = phones(
+            "ring_forever.xml",
+            transport=transport,
+            name="callee",
+            timeout=PHONE_TIMEOUT,
+            AFTER_CANCEL="part:cancel_487",
+        )
+        codes, cause = [0, 1, 8], 19
+        caller_saw, callee_saw = ["INVITE", "ACK", "BYE"], ["INVITE", "CANCEL", "ACK"]
+    else:
+        ring_ms = "2000" if moment == "answered_meanwhile" else "100"
         caller = phones(
-            "caller_bridge.xml", transport="udp", name="caller", RING="part:ring", **orphan
+            "caller_bridge.xml",
+            transport=transport,
+            name="caller",
+            timeout=PHONE_TIMEOUT,
+            RING="part:ring",
         )
         callee = phones(
             "callee_offer.xml",
-            transport="udp",
+            transport=transport,
             name="callee",
+            timeout=PHONE_TIMEOUT,
+            variables={"ring_ms": ring_ms},
             RING="part:ring",
             MEDIA_PORT="9000",
-            **orphan,
+            OK_RETRANS="500",
         )
-        duration, reached, codes, cause = 4, 2, [0, 1, 2, 13], 16
-        caller_saw, callee_saw = [*BRIDGED, "481"], ["INVITE", "ACK", "481"]
-    else:
-        caller = phones("answer.xml", transport="udp", name="caller", **orphan)
-        callee = phones(
-            "ring_orphan.xml",
-            transport="udp",
-            name="callee",
-            AFTER_CANCEL="part:cancel_487",
-            ORPHAN_MS=ORPHAN_MS,
-        )
-        duration, reached, codes, cause = 30, 1, [0, 1, 10], 102
-        caller_saw, callee_saw = ["INVITE", "ACK", "481"], ["INVITE"]
+        codes, cause = [0, 1, 2, 13], 16
+        caller_saw, callee_saw = [*BRIDGED, "BYE"], ["INVITE", "ACK", "BYE"]
     caller_no, callee_no = _numbers(1)
     routes = {e164(caller_no): caller.port, e164(callee_no): callee.port}
     workdir = tmp_path / "service"
@@ -269,31 +344,53 @@ def test_calls_of_a_killed_process_are_ended_after_restart(
             workdir,
             db_url,
             lambda port: sip_config(
-                transport="udp",
+                transport=transport,
                 sip_port=port,
                 routes=routes,
                 trunk_port=dead,
-                watchdog=WATCHDOG,
-                driver_in_file=False,
+                watchdog=60,
+                ring_timeout=RING_OUT,
             ),
-            env={"CALLBRIDGE_CARRIER": "sip"},  # the README's shorthand picks the driver
         )
         service.create_account(receiver.url)
         service.start()
         try:
-            call_id = service.place(caller_no, callee_no, duration=duration)
-            receiver.wait_for(call_id, reached, timeout=15)
-            time.sleep(0.5)  # the callee rings; the delivery is recorded
+            call_id = service.place(caller_no, callee_no, duration=TALK)
+            if moment == "bridged":
+                receiver.wait_for(call_id, 2, timeout=15)
+                _wait_until(lambda: _delivered(db_url, call_id) == 3, "0 1 2 are recorded")
+            else:
+                receiver.wait_for(call_id, 1, timeout=15)
+                _wait_until(lambda: _callee_rang(db_url), "the callee's ringing is recorded")
+                _wait_until(lambda: _delivered(db_url, call_id) == 2, "0 1 are recorded")
             service.kill(signal.SIGKILL)
-            assert callee.process is not None and callee.process.poll() is None
+            if udp:
+                assert callee.process is not None and callee.process.poll() is None
+            else:  # SIPp ended the calls of the closed connections: it exits, failed
+                assert caller.wait(10) != 0 and callee.wait(10) != 0
             service.start(same_ports=True)
-            receiver.wait_for(call_id, codes[-1], timeout=25)
-            sipp_ok(caller, timeout=25)
-            sipp_ok(callee, timeout=25)
-            time.sleep(0.5)
+            receiver.wait_for(call_id, codes[-1], timeout=30)
+            if udp:
+                sipp_ok(caller, timeout=25)
+                sipp_ok(callee, timeout=25)
+            _wait_until(lambda: _delivered(db_url, call_id) == len(codes), "every code is recorded")
         finally:
             service.kill(signal.SIGTERM)
-    assert _final_codes(receiver, call_id) == codes
+    log = service.log.read_text(errors="replace")[-3000:]
+    assert receiver.codes(call_id, answered_only=False) == codes, log
     assert _last_cause(receiver, call_id) == cause
-    assert caller.methods() == caller_saw
-    assert callee.methods() == callee_saw
+    if moment == "bridged":
+        talk = _notified_at(receiver, call_id, 13) - _notified_at(receiver, call_id, 2)
+        assert abs(talk - TALK) <= 1, f"cut {talk} s after the bridge"
+    if not udp:
+        return
+    assert caller.methods() == caller_saw, caller.diagnostics()
+    assert callee.methods() == callee_saw, callee.diagnostics()
+    if moment == "ringing":
+        late = callee.first_arrival("CANCEL") - callee.first_arrival("INVITE")
+        assert abs(late - RING_OUT) <= SLACK, f"CANCEL {late:.2f} s after the INVITE"
+    else:
+        bridged_at = callee.first_arrival("ACK")
+        for phone in (caller, callee):
+            talk_s = phone.first_arrival("BYE") - bridged_at
+            assert abs(talk_s - TALK) <= SLACK, f"{phone.name}: BYE {talk_s:.2f} s after the bridge"

@@ -380,10 +380,11 @@ def test_every_setting_in_the_example_has_a_comment() -> None:
 def test_uncommented_example_is_valid() -> None:
     data = _example_uncommented()
     sip = SipSettings.model_validate(data["carrier"]["sip"])
-    assert sip.request_uri("+905321234567", "5321234567") == (
-        "sip:905321234567@mobile.example.net;transport=tcp"
+    assert sip.request_uri("+905321110001", "5321110001") == "sip:+905321110001@127.0.0.1:5071"
+    assert sip.request_uri("+905332220002", "5332220002") == (
+        "sip:905332220002@127.0.0.1:5072;transport=tcp"
     )
-    assert sip.request_uri("+902121234567", "2121234567") == "sip:02121234567@tr-gw.example.net"
+    assert sip.request_uri("+902121234567", "2121234567") == "sip:+902121234567@127.0.0.1:5070"
     Settings.model_validate(data)
 
 

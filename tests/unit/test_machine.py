@@ -41,6 +41,9 @@ EXPECTED: dict[tuple[S, str], S] = {
 }
 for final in (c for c in S if c.is_final):
     EXPECTED[(final, "redial")] = S.CALLS_STARTING
+    # A leg cancelled when the attempt ended confirms it (audited, nothing changes).
+    EXPECTED[(final, "caller_cancelled")] = final
+    EXPECTED[(final, "callee_cancelled")] = final
 
 # The customer-visible moves the spec allows, as code pairs.
 SPEC_MOVES = {

@@ -240,6 +240,29 @@ def test_timer_triggers(
         assert trigger.at == NOW - 1  # the cut happened when it was due, not when it ran
 
 
+@pytest.mark.parametrize(
+    ("leg", "state", "expected"),
+    [
+        (Leg.CALLER, S.CALLS_STARTING, "caller_failed"),
+        (Leg.CALLEE, S.CALLER_CONNECTED, "callee_failed"),
+        (Leg.CALLEE, S.CALLEE_CONNECTED, None),
+    ],
+)
+def test_a_ring_out_of_a_leg_that_never_rang_is_not_connected(
+    leg: Leg, state: S, expected: str | None
+) -> None:
+    """No 1xx at all means "not connected" (9/10), whichever timer ends the leg."""
+    trigger = timer_trigger(TimerKind.RINGOUT, facts(state), leg, NOW - 1, NOW, rang=False)
+    if expected is None:
+        assert trigger is None
+        return
+    assert trigger is not None
+    assert (trigger.name, trigger.cause) == (expected, int(Cause.NO_USER_RESPONDING))
+    decision = RULES.decide(facts(state), trigger, NOW)
+    assert decision.changes is not None
+    assert decision.changes.state in (S.CALLER_NOT_CONNECTED, S.CALLEE_NOT_CONNECTED)
+
+
 def test_ring_outs_and_the_watchdog_are_set_from_the_settings() -> None:
     rules = CallRules(CallMachine(), RuleSettings(watchdog=90, ring_timeout=25))
     decision = rules.decide(facts(S.REGISTERED), trig("start"), NOW)

@@ -25,15 +25,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
-from engine.carriers.base import DialRequest, EventSink
-from engine.carriers.dispatch import EventDispatcher
+from engine.carriers.base import DialledLegs, DialRequest, EventSink
+from engine.carriers.dispatch import EventDispatcher, Write
 from engine.carriers.sip import outcome
 from engine.carriers.sip.config import SipSettings
 from engine.carriers.sip.dialog import new_tag, response_to
 from engine.carriers.sip.digest import DigestClient
 from engine.carriers.sip.leg import ALLOW, CallLeg
 from engine.carriers.sip.message import SipRequest, SipResponse
+from engine.carriers.sip.record import LegJournal, LegRecord
 from engine.carriers.sip.sdp import hold_offer, refusing_answer
 from engine.carriers.sip.transaction import Observe, ServerTransaction
 from engine.carriers.sip.useragent import UserAgent
@@ -43,6 +45,10 @@ from engine.errors import CarrierError
 log = logging.getLogger(__name__)
 _USER = re.compile(r"\+?[A-Za-z0-9\-_.]+\Z")
 STOP_GRACE = 0.3  # seconds given to the BYEs and CANCELs sent when stopping
+RECORD_EVERY = 0.5  # seconds a changed leg record may wait for its call's next event
+# A dialled leg with no record this long after its dial is taken for lost with the process
+# that placed it (a live process records an INVITE within milliseconds of sending it).
+LOST_AFTER = 5.0
 
 
 @dataclass
@@ -51,6 +57,27 @@ class _Call:
     attempt: int
     legs: dict[Leg, CallLeg] = field(default_factory=dict)
     ended_sweeps: int = 0
+    saved: dict[Leg, LegRecord] = field(default_factory=dict)  # as last given to the journal
+    dirty: set[Leg] = field(default_factory=set)  # legs whose record changed since saved
+
+
+def event_key(event: LegEvent) -> tuple[str, int, int]:
+    return (event.leg.value, event.call_id, event.attempt)
+
+
+def _lost_leg(request: DialRequest, applied: frozenset[str], now: float) -> LegEvent:
+    """The event that ends a dialled leg nobody can act on any more (its INVITE was not
+    recorded before the process died): it failed, or hung up once it had answered."""
+    answered = request.trigger(LegEventKind.ANSWERED) in applied
+    return LegEvent(
+        call_id=request.call_id,
+        attempt=request.attempt,
+        leg=request.leg,
+        kind=LegEventKind.HUNG_UP if answered else LegEventKind.FAILED,
+        cause=int(outcome.LOST_IN_RESTART),
+        at=now,
+        detail="the leg was lost with the process that placed it (no record of its INVITE)",
+    )
 
 
 class SipCarrier:
@@ -63,10 +90,21 @@ class SipCarrier:
         settings: SipSettings,
         clock: Callable[[], float] = time.time,
         observe: Observe | None = None,
+        journal: LegJournal | None = None,
+        legs: DialledLegs | None = None,
     ) -> None:
-        """``observe`` is told of every SIP transaction and retransmission (metrics)."""
+        """``observe`` is told of every SIP transaction and retransmission (metrics).
+
+        Given a ``journal``, each leg's record is written at each SIP step that changes
+        it, and ``start`` resumes the legs recorded there; given ``legs`` too (what the
+        engine dialled), a dialled leg without a record is ended with an event.
+        """
         self.settings = settings
         self._clock = clock
+        self._journal = journal
+        self._dialled = legs
+        self._dirty: list[_Call] = []  # calls with a leg whose record changed
+        self._flush_soon = self._flush_later = False
         self._ua = UserAgent(settings, self, observe)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -92,8 +130,44 @@ class SipCarrier:
             raise CarrierError(
                 f"cannot bind SIP on {self.settings.bind_host}:{self.settings.bind_port}: {exc}"
             ) from exc
+        if self._journal is not None:
+            self._resume(self._journal, loop)
         self._call_soon(self._sweep)
         log.info("SIP carrier listening on %s port %d", self.settings.bind_host, self.port)
+
+    def _resume(self, journal: LegJournal, loop: asyncio.AbstractEventLoop) -> None:
+        """Take over the legs recorded by a process that is gone (before the engine's
+        timers run, so a cut or ring-out that fell due meanwhile finds them)."""
+        recorded = journal.in_flight()
+        resumable = [one for one in recorded if not one.held]  # others' legs stay theirs
+        lost: list[LegEvent] = []
+        if self._dialled is not None:
+            keys = {one.record.key for one in recorded}
+            now = self._clock()
+            for dialled in self._dialled.in_flight():
+                request = dialled.request
+                if (
+                    dialled.told
+                    and dialled.dialled_at < now - LOST_AFTER  # else it may be on its way
+                    and (request.call_id, request.attempt, request.leg) not in keys
+                ):
+                    lost.append(_lost_leg(dialled.request, dialled.applied, now))
+
+        async def resume() -> None:
+            for one in resumable:
+                self._restore(one.record, one.live)
+
+        asyncio.run_coroutine_threadsafe(resume(), loop).result(timeout=30)
+        for event in lost:
+            log.warning("SIP leg %s of call %s/%s has no record: ended", *event_key(event))
+            self._events.submit(event)
+        if resumable or lost:
+            log.info(
+                "SIP carrier resumed %d legs (%d of calls that ended meanwhile), %d lost",
+                len(resumable),
+                sum(1 for one in resumable if not one.live),
+                len(lost),
+            )
 
     @property
     def port(self) -> int:
@@ -104,7 +178,17 @@ class SipCarrier:
         self._call_soon(self._dial, request)
 
     def hang_up(self, call_id: int, attempt: int, leg: Leg | None = None) -> None:
-        self._call_soon(self._hang_up, call_id, attempt, leg)
+        """End the legs; a call this carrier does not hold (another process placed it,
+        and is gone or busy) is taken over from its records first, so a BYE or CANCEL
+        goes out from this process's socket."""
+        adopted: list[LegRecord] = []
+        if self._journal is not None and (call_id, attempt) not in self._calls:
+            adopted = [
+                record
+                for record in self._journal.of_call(call_id, attempt)
+                if leg is None or record.leg is leg
+            ]
+        self._call_soon(self._hang_up, call_id, attempt, leg, adopted)
 
     def stop(self) -> None:
         """Stop; every leg still up is sent its BYE (or CANCEL) first, without events.
@@ -175,13 +259,50 @@ class SipCarrier:
         self._by_sip_call_id[leg.call_id] = leg
         offer = hold_offer(leg.origin) if request.leg is Leg.CALLER else None
         assert self._loop is not None
-        task = asyncio.ensure_future(leg.start(offer), loop=self._loop)
+        task = asyncio.ensure_future(leg.start(offer, self._clock()), loop=self._loop)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _hang_up(self, call_id: int, attempt: int, leg: Leg | None) -> None:
+    def _restore(self, record: LegRecord, live: bool) -> None:
+        call = self._calls.setdefault(
+            (record.call_id, record.attempt), _Call(record.call_id, record.attempt)
+        )
+        digest = DigestClient(self.settings.username, self.settings.password, self.settings.realm)
+        try:
+            leg = CallLeg.restore(self._ua, self, digest, record, self._clock())
+        except (ValueError, KeyError) as exc:
+            log.error("SIP leg %s/%s %s not resumed: %s", *record.key, exc)
+            return
+        call.legs[record.leg] = leg
+        call.saved[record.leg] = record
+        request = DialRequest(record.call_id, record.attempt, record.leg, "", "", "")
+        self._owners[id(leg)] = (call, request)
+        self._by_sip_call_id[leg.call_id] = leg
+        if not live:
+            leg.hang_up()  # its call ended while no process held the leg
+        elif leg.state == "answered":
+            # The bridge was under way: the caller's answer to our re-INVITE is lost.
+            leg.hang_up()
+            self._emit(
+                leg,
+                LegEventKind.FAILED,
+                int(outcome.BRIDGE_FAILED),
+                "the bridge was interrupted by a restart",
+            )
+
+    def _hang_up(
+        self, call_id: int, attempt: int, leg: Leg | None, adopted: list[LegRecord]
+    ) -> None:
         call = self._calls.get((call_id, attempt))
         if call is None:
+            for record in adopted:
+                log.info(
+                    "SIP leg %s of call %s/%s taken over to end it",
+                    record.leg.value,
+                    record.call_id,
+                    record.attempt,
+                )
+                self._restore(record, live=False)
             return
         for role, call_leg in call.legs.items():
             if leg is None or role is leg:
@@ -204,7 +325,7 @@ class SipCarrier:
         owner = self._owners.get(id(leg))
         if owner is None:
             return
-        request = owner[1]
+        call, request = owner
         event = LegEvent(
             call_id=request.call_id,
             attempt=request.attempt,
@@ -222,7 +343,63 @@ class SipCarrier:
             cause,
             detail,
         )
-        self._events.submit(event)
+        self._flush(call, event)  # the leg's record commits with the event that follows it
+
+    # -- the legs' records ------------------------------------------------------------------
+    def leg_changed(self, leg: CallLeg) -> None:
+        """Queue the leg's record: at once for a leg never recorded (its INVITE just went
+        out: what a CANCEL needs), else with the call's next event or within
+        ``RECORD_EVERY`` seconds, whichever comes first (steps in between share a write)."""
+        owner = self._owners.get(id(leg))
+        if owner is None or self._journal is None:
+            return
+        call = owner[0]
+        if not call.dirty:
+            self._dirty.append(call)
+        call.dirty.add(leg.role)
+        assert self._loop is not None
+        if leg.role not in call.saved:
+            if not self._flush_soon:
+                self._flush_soon = True
+                self._loop.call_soon(self._flush_dirty)
+        elif not self._flush_later:
+            self._flush_later = True
+            self._loop.call_later(RECORD_EVERY, self._flush_dirty)
+
+    def _flush_dirty(self) -> None:
+        self._flush_soon = self._flush_later = False
+        calls, self._dirty = self._dirty, []
+        for call in calls:
+            self._flush(call)
+
+    def _flush(self, call: _Call, event: LegEvent | None = None) -> None:
+        """Queue the call's changed records (and removals) for the journal, in the call's
+        order among its events: with ``event`` (in its transaction), else alone."""
+        journal = self._journal
+        if journal is None or not call.dirty:
+            if event is not None:
+                self._events.submit(event)
+            return
+        dirty, call.dirty = call.dirty, set()
+        records: list[LegRecord] = []
+        ended: list[Leg] = []
+        for role in dirty:
+            record = call.legs[role].record(call.call_id, call.attempt)
+            before = call.saved.get(role)
+            if record is None and before is not None:
+                ended.append(role)
+                del call.saved[role]
+            elif record is not None and record != before:
+                records.append(record)
+                call.saved[role] = record
+        write = None
+        if records or ended:
+            unit = journal.save(call.call_id, call.attempt, records, ended)
+            write = Write(call.call_id, unit, partial(journal.run, call.call_id), "SIP leg records")
+        if event is not None:
+            self._events.submit(event, write)
+        elif write is not None:
+            self._events.submit_write(write)
 
     # -- LegObserver ---------------------------------------------------------------------------
     def leg_ringing(self, leg: CallLeg) -> None:

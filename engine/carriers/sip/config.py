@@ -75,8 +75,8 @@ class SipSettings(BaseModel):
     t4: float = Field(default=5.0, gt=0)
     timer_b: float | None = Field(default=None, gt=0)  # INVITE timeout; default 64*T1
     user_agent: str = "callbridge"
-    # 487 after our CANCEL → NO_ANSWER(19) event; False keeps base.py's "nothing more" rule
-    report_cancelled_as_no_answer: bool = True
+    # 487 after our CANCEL → a CANCELLED event (audited, changes nothing); False: no event
+    report_cancelled: bool = True
     # threads calling the event sink; a call always uses the same one (its events in order)
     event_workers: int = Field(default=8, ge=1, le=256)
 

@@ -24,7 +24,8 @@ from engine.carriers.sip.dialog import (
 )
 from engine.carriers.sip.digest import DigestClient
 from engine.carriers.sip.headers import SipParseError, parse_reason_cause
-from engine.carriers.sip.message import SipRequest, SipResponse
+from engine.carriers.sip.message import SipRequest, SipResponse, parse_message
+from engine.carriers.sip.record import PENDING, UP, LegRecord
 from engine.carriers.sip.sdp import SdpOrigin, refresh_answer, refusing_answer
 from engine.carriers.sip.transaction import ServerTransaction, build_cancel
 from engine.carriers.sip.useragent import Target, UserAgent
@@ -40,6 +41,8 @@ class LegObserver(Protocol):
     def leg_answered(self, leg: CallLeg, response: SipResponse) -> None: ...
     def leg_failed(self, leg: CallLeg, kind: LegEventKind, cause: int, detail: str) -> None: ...
     def leg_hung_up(self, leg: CallLeg, cause: int, detail: str) -> None: ...
+    def leg_changed(self, leg: CallLeg) -> None:
+        """Something a record of the leg holds changed (its state, a CSeq, the dialog)."""
 
 
 class CallLeg:
@@ -78,10 +81,122 @@ class CallLeg:
         self._auth_tries = 0
         self._acks: dict[int, bytes] = {}  # CSeq of an INVITE → the ACK we sent for its 2xx
         self._reinviting = False
+        self.dialled_at = 0.0
+        self.invite_text = ""  # the INVITE as sent, for the record
+
+    # -- the record kept outside the process ----------------------------------------------------
+    def record(self, call_id: int, attempt: int) -> LegRecord | None:
+        """What another process needs to act on this leg (None before the INVITE went out
+        and once the leg has ended)."""
+        if self.state not in (*PENDING, *UP) or self.invite is None or self.target is None:
+            return None
+        dialog = self.dialog
+        ack_cseq = max(self._acks, default=0)
+        return LegRecord(
+            call_id=call_id,
+            attempt=attempt,
+            leg=self.role,
+            state=self.state,
+            dialled_at=self.dialled_at,
+            sip_call_id=self.call_id,
+            local_tag=self.local_tag,
+            request_uri=self.request_uri,
+            from_user=self.from_user,
+            transport=self.target.transport.name.lower(),
+            peer_host=self.target.remote[0],
+            peer_port=self.target.remote[1],
+            origin_session=self.origin.session_id,
+            origin_version=self.origin.version,
+            local_sdp=self.local_sdp.decode("utf-8", "replace"),
+            remote_sdp=self.remote_sdp.decode("utf-8", "replace"),
+            invite=self.invite_text,
+            provisional=self.provisional,
+            rang=self.rang,
+            hung_up=self.hung_up,
+            cancel_sent=self.cancel_sent,
+            remote_tag=dialog.remote_tag if dialog else "",
+            local_uri=dialog.local_uri if dialog else "",
+            remote_uri=dialog.remote_uri if dialog else "",
+            remote_target=dialog.remote_target if dialog else "",
+            route_set=tuple(dialog.route_set) if dialog else (),
+            local_cseq=dialog.local_cseq if dialog else self._cseq,
+            remote_cseq=dialog.remote_cseq if dialog else None,
+            ack_cseq=ack_cseq,
+            ack=self._acks[ack_cseq].decode("utf-8", "replace") if ack_cseq else "",
+        )
+
+    @classmethod
+    def restore(
+        cls,
+        ua: UserAgent,
+        observer: LegObserver,
+        digest: DigestClient,
+        record: LegRecord,
+        now: float,
+    ) -> CallLeg:
+        """The leg a record describes, taken over by this process.
+
+        A dialog answers the far end's requests and retransmitted 2xx again, and is ended
+        with a BYE. A pending INVITE gets a client transaction on its branch again: its
+        final response (a 2xx, a 487 after a CANCEL, a rejection) is handled as if this
+        process had sent it; one that never had a 1xx keeps what is left of Timer B.
+        """
+        leg = cls(
+            ua,
+            observer,
+            digest,
+            role=record.leg,
+            request_uri=record.request_uri,
+            from_user=record.from_user,
+        )
+        leg.call_id = record.sip_call_id
+        leg.local_tag = record.local_tag
+        leg.origin = SdpOrigin(ua.host, record.origin_session, record.origin_version)
+        leg.origin.last_sent = record.local_sdp.encode()
+        leg.local_sdp = record.local_sdp.encode()
+        leg.remote_sdp = record.remote_sdp.encode()
+        leg.state = record.state
+        leg.dialled_at = record.dialled_at
+        leg.provisional = record.provisional
+        leg.rang = record.rang
+        leg.hung_up = record.hung_up
+        leg.cancel_sent = record.cancel_sent
+        transport = ua.transports[record.transport]
+        leg.target = Target(transport, (record.peer_host, record.peer_port))
+        invite = parse_message(record.invite.encode())
+        assert isinstance(invite, SipRequest)
+        leg.invite = invite
+        leg.invite_text = record.invite
+        leg._cseq = invite.cseq.number
+        if record.state in UP:
+            leg.dialog = Dialog(
+                call_id=record.sip_call_id,
+                local_tag=record.local_tag,
+                remote_tag=record.remote_tag,
+                local_uri=record.local_uri,
+                remote_uri=record.remote_uri,
+                remote_target=record.remote_target,
+                route_set=list(record.route_set),
+                local_cseq=record.local_cseq,
+                remote_cseq=record.remote_cseq,
+            )
+            if record.ack:
+                leg._acks[record.ack_cseq] = record.ack.encode()
+        else:
+            ua.resume_invite(
+                invite,
+                leg.target,
+                leg._invite_response,
+                leg._invite_failure,
+                provisional=record.provisional,
+                timeout=record.dialled_at + ua.timers.timeout - now,
+            )
+        return leg
 
     # -- the initial INVITE -----------------------------------------------------------------
-    async def start(self, offer: bytes | None) -> None:
+    async def start(self, offer: bytes | None, dialled_at: float = 0.0) -> None:
         self.state = "calling"
+        self.dialled_at = dialled_at
         try:
             self.target = await self.ua.resolve(self.request_uri)
         except (SipParseError, OSError) as exc:
@@ -115,6 +230,8 @@ class CallLeg:
             request.body = self.local_sdp
         self.invite = request
         self.ua.send_request(request, self.target, self._invite_response, self._invite_failure)
+        self.invite_text = request.to_bytes().decode("utf-8", "replace")  # with its Via
+        self.observer.leg_changed(self)
 
     def _invite_response(self, response: SipResponse) -> None:
         if self.invite is None or response.cseq.number != self.invite.cseq.number:
@@ -129,9 +246,10 @@ class CallLeg:
             self._rejected(response)
 
     def _provisional(self, response: SipResponse) -> None:
-        self.provisional = True
-        if self.state == "calling":
-            self.state = "early"
+        if not self.provisional or self.state == "calling":
+            self.provisional = True
+            self.state = "early" if self.state == "calling" else self.state
+            self.observer.leg_changed(self)
         if self.hung_up:
             if not self.cancel_sent:
                 self._send_cancel()
@@ -147,6 +265,7 @@ class CallLeg:
             return
         self.dialog = Dialog.from_response(self.invite, response)
         self.remote_sdp = response.body
+        self.observer.leg_changed(self)
         if self.hung_up or self.state == "ended":
             self._refuse(self.dialog, response)  # the 2xx crossed our CANCEL
             self.state = "ended"
@@ -193,6 +312,9 @@ class CallLeg:
                 f"{detail} (authentication failed)",
             )
             return
+        if response.status == 487 and self.cancel_sent:
+            self._finish(LegEventKind.CANCELLED, 0, f"{detail} (answers our CANCEL)")
+            return
         kind, cause = outcome.failure(
             response.status, rang=self.rang, cancelled=self.cancel_sent, reason_cause=reason
         )
@@ -206,11 +328,8 @@ class CallLeg:
 
     def _finish(self, kind: LegEventKind, cause: int, detail: str) -> None:
         self.state = "ended"
-        report_cancel = (
-            self.ua.settings.report_cancelled_as_no_answer
-            and self.cancel_sent
-            and kind is LegEventKind.NO_ANSWER
-        )
+        self.observer.leg_changed(self)
+        report_cancel = self.ua.settings.report_cancelled and kind is LegEventKind.CANCELLED
         if not self.hung_up or report_cancel:
             self.observer.leg_failed(self, kind, cause, detail)
 
@@ -230,6 +349,7 @@ class CallLeg:
             self.local_sdp = body
         self._send_ack(self.dialog, self.invite.cseq.number, body)
         self.state = "confirmed"
+        self.observer.leg_changed(self)
 
     def _send_ack(self, dialog: Dialog, cseq: int, body: bytes) -> None:
         ack = dialog.request("ACK", cseq=cseq)
@@ -315,6 +435,7 @@ class CallLeg:
                 final(None)
 
         self.ua.send_request(request, self.hop(), on_response, on_failure)
+        self.observer.leg_changed(self)
 
     def _send_bye(self, dialog: Dialog) -> None:
         if dialog is self.dialog:
@@ -334,6 +455,7 @@ class CallLeg:
         self.ua.send_request(
             cancel, self.target, lambda r: None, lambda reason: None, branch=invite.top_via.branch
         )
+        self.observer.leg_changed(self)
 
     def hang_up(self) -> None:
         """End the leg however far it got; no events for it after this."""
@@ -356,6 +478,7 @@ class CallLeg:
             self.state = "ended"
         elif self.state == "idle":
             self.state = "ended"
+        self.observer.leg_changed(self)
 
     # -- requests from the far end ------------------------------------------------------------
     def handle_request(self, request: SipRequest, transaction: ServerTransaction) -> None:
@@ -364,6 +487,7 @@ class CallLeg:
         if not dialog.accepts(request):
             transaction.respond(response_to(request, 500, "Server Internal Error"))
             return
+        self.observer.leg_changed(self)  # the far end's CSeq (and maybe the state) moved
         method = request.method
         if method == "BYE":
             transaction.respond(response_to(request, 200, "OK"))

@@ -54,6 +54,7 @@ TIMEOUT = ("timer B expired", Cause.RECOVERY_ON_TIMER_EXPIRY)  # 102
 REFUSED = ("connection refused", Cause.DESTINATION_OUT_OF_ORDER)  # 27
 AUTH_FAILED = Cause.CALL_REJECTED  # 21, as RFC 3398 maps 401/407
 BRIDGE_FAILED = Cause.INTERWORKING  # 127: the caller refused the callee's media
+LOST_IN_RESTART = Cause.TEMPORARY_FAILURE  # 41: a leg the process died with, unrecorded
 
 
 def failure(

@@ -100,6 +100,19 @@ class ClientTransaction(_Timed):
             self._start("retransmit", self._interval, self._retransmit)
         self._start("timeout", self._timers.timeout, self._timeout)
 
+    def resume(self, provisional: bool, timeout: float) -> None:
+        """Take over an INVITE another process sent: in Proceeding after a 1xx (no timer,
+        nothing sent), else in Calling with ``timeout`` left of Timer B, sent once more
+        over UDP (the far end's server transaction repeats its last response)."""
+        self._observe("transaction", "client", self.request.method)
+        if provisional:
+            self.state = "proceeding"
+            return
+        if timeout > 0 and not self._reliable:
+            self._send(self._data)
+            self._start("retransmit", self._interval, self._retransmit)
+        self._start("timeout", max(0.0, timeout), self._timeout)
+
     def _retransmit(self) -> None:
         if self.state not in ("calling", "trying", "proceeding"):
             return

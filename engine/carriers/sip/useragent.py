@@ -173,6 +173,33 @@ class UserAgent:
         transaction.start()
         return transaction
 
+    def resume_invite(
+        self,
+        invite: SipRequest,
+        target: Target,
+        on_response: Callable[[SipResponse], None],
+        on_failure: Callable[[str], None],
+        *,
+        provisional: bool,
+        timeout: float,
+    ) -> ClientTransaction:
+        """A client transaction for an INVITE sent by another process (its Via kept):
+        responses on its branch reach ``on_response`` again (see ``ClientTransaction.resume``)."""
+        transaction = ClientTransaction(
+            invite,
+            lambda data: self._send(target, data),
+            target.transport.reliable,
+            self.timers,
+            on_response,
+            on_failure,
+            self._forget_client,
+            self._observe,
+        )
+        self._clients[transaction.key] = transaction
+        self._targets[transaction.key] = target
+        transaction.resume(provisional, timeout)
+        return transaction
+
     def send_ack(self, ack: SipRequest, target: Target) -> None:
         """Send an ACK for a 2xx: no transaction, a branch of its own (§13.2.2.4)."""
         if not ack.header_lines("Via"):
