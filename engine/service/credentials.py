@@ -12,9 +12,9 @@ wrong passwords cannot take every core from the other customers.
 :meth:`CredentialChecker.admitted` is the same check without argon2, inside a unit of
 work: a registration authenticates in its own transaction (engine/service/calls.py), so
 the hot path reads the account in the writer's transaction instead of opening a read
-transaction of its own per request (docs/benchmarks.md: registrations/s 0.84 -> 1.04 of
-the previous code with that read removed). Anything it cannot settle from what is
-already known goes to :meth:`verify`.
+transaction of its own per request: registrations/s went from 0.81–0.85 to 1.09 of the
+code that cached whole accounts (docs/benchmarks.md). Anything it cannot settle from
+what is already known goes to :meth:`verify`.
 
 With a :class:`~engine.service.guard.LoginGuard`, a username or client address with too
 many failed logins is refused with :class:`~engine.errors.LoginLocked` before any argon2
