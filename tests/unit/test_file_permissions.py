@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
+from engine.store.checkpoint import checkpointer
 from engine.store.database import make_engine, secure_sqlite_files
 from engine.store.migrate import upgrade
 from web.cli import main
@@ -49,7 +50,12 @@ def test_a_new_store_is_its_owners_only(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("loose_umask")
-def test_the_wal_made_again_after_the_last_close_is_0600(tmp_path: Path) -> None:
+def test_the_wal_made_again_after_the_last_close_is_0600(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The WAL checkpointer keeps a connection of its own for a while after a commit (and
+    # with it the WAL): not this test's subject, so it is kept out of the file.
+    monkeypatch.setattr(checkpointer, "committed", lambda *args, **kwargs: None)
     url = f"sqlite:///{tmp_path / 'callbridge.db'}"
     upgrade(url)
     assert not (tmp_path / "callbridge.db-wal").exists()  # removed with the last connection
