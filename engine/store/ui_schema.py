@@ -1,4 +1,4 @@
-"""The UI's tables and the indexes its queries need (migrations 0002, 0005 and 0012).
+"""The UI's tables and the indexes its queries need (migrations 0002, 0005, 0012 and 0013).
 
 They live on the same ``metadata`` as the engine's tables so Alembic autogenerate sees one
 schema. Importing this module attaches the extra ``call`` indexes to ``schema.call``.
@@ -55,6 +55,11 @@ ix_call_callee_id = Index("ix_call_callee_id", call.c.callee, call.c.id)
 # list's counts over a window are read from it alone).
 ix_call_created_at_state = Index(
     "ix_call_created_at_state", call.c.created_at, call.c.state, call.c.account_id
+)
+# Calls of one state by creation time (the list's counts per code over a window, one
+# index range per state).
+ix_call_state_created_at = Index(
+    "ix_call_state_created_at", call.c.state, call.c.created_at, call.c.account_id
 )
 ix_notification_attempt_started_at = Index(
     "ix_notification_attempt_started_at", notification_attempt.c.started_at

@@ -41,8 +41,10 @@ def index() -> Any:
     with reading(db()) as conn:
         accounts = account_choices(conn, scope()) if viewer().is_operator else []
         if parsed.ok:
-            page = query_calls(conn, f, scope(), before=before, after=after)
             counts = counts_by_code(conn, f, scope())
+            page = query_calls(
+                conn, f, scope(), before=before, after=after, expected=sum(counts.values())
+            )
         else:  # nothing is shown as if it were what was asked for
             page, counts = Page([], newer=None, older=None), {}
     live = before is None and after is None and any(r["state"] in ACTIVE_STATES for r in page.rows)

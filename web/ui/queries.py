@@ -18,11 +18,13 @@ from sqlalchemy import (
     Select,
     and_,
     func,
+    literal,
     literal_column,
     or_,
     select,
     true,
     union,
+    union_all,
 )
 
 from engine.domain.codes import StatusCode
@@ -75,25 +77,29 @@ def _number_forms(raw: str, region: str) -> tuple[str, ...]:
 
 
 def conditions(
-    f: CallFilter, scope: int | None, *, by_time: bool = False
+    f: CallFilter, scope: int | None, *, by: str = "any", states: bool = True
 ) -> list[ColumnElement[bool]]:
     """WHERE terms for the filter, the viewer's scope always included.
 
-    ``by_time``: the account and state terms are written so that no index can serve them
-    (``column + 0``), leaving the index on ``created_at`` the one to use (see
-    :func:`reads_by_time`)."""
-    account_id: ColumnElement[Any] = call.c.account_id + 0 if by_time else call.c.account_id
-    state: ColumnElement[Any] = call.c.state + 0 if by_time else call.c.state
+    ``by`` names the index the terms leave to the planner: "any", "created_at" (the
+    account and state terms are written so that no index can serve them, ``column + 0``,
+    see :func:`reads_by_time`) or "id" (the creation-time terms too: the primary key is
+    walked). ``states=False`` leaves out the code and state terms (the caller writes its
+    own, see :func:`counts_by_code`)."""
+    hidden = by != "any"
+    account_id: ColumnElement[Any] = call.c.account_id + 0 if hidden else call.c.account_id
+    state: ColumnElement[Any] = call.c.state + 0 if hidden else call.c.state
+    created_at: ColumnElement[Any] = call.c.created_at + 0 if by == "id" else call.c.created_at
     where: list[ColumnElement[bool]] = []
     if scope is not None:
         where.append(account_id == scope)
     if f.account_id is not None:
         where.append(account_id == f.account_id)
-    if f.code is not None:
+    if states and f.code is not None:
         where.append(state == f.code)
-    if f.state == "active":
+    if states and f.state == "active":
         where.append(state.in_(ACTIVE_STATES))
-    elif f.state == "final":
+    elif states and f.state == "final":
         where.append(state >= int(StatusCode.CALLER_BUSY))
     if f.numbers:
         legs = [call.c.caller.in_(f.numbers), call.c.callee.in_(f.numbers)]
@@ -110,16 +116,15 @@ def conditions(
         assert f.failing_accounts is not None, "resolved() first"
         where.append(account_id.in_(f.failing_accounts))
     if f.since is not None:
-        where.append(call.c.created_at >= f.since)
+        where.append(created_at >= f.since)
     if f.until is not None:
-        where.append(call.c.created_at < f.until)
+        where.append(created_at < f.until)
     return where
 
 
-# Windows of created_at at most this long are read through the index on created_at on
+# Windows of created_at at most this long are read through the indexes on created_at on
 # SQLite (see reads_by_time): for counting, and for the page of rows.
-COUNT_BY_TIME = 8 * 86400.0
-LIST_BY_TIME = 2 * 86400.0
+BY_TIME = 8 * 86400.0
 
 
 def reads_by_time(conn: Connection, f: CallFilter, longest: float) -> bool:
@@ -233,13 +238,13 @@ def list_calls(
     before: int | None = None,
     after: int | None = None,
     limit: int = PAGE_SIZE,
+    expected: int | None = None,
 ) -> Page:
-    """One page of calls, newest first, older than ``before`` or newer than ``after``."""
+    """One page of calls, newest first, older than ``before`` or newer than ``after``.
+    ``expected``: how many calls match ``f`` (from :func:`counts_by_code`), if known."""
     f = resolved(conn, f)
-    where = conditions(f, scope, by_time=reads_by_time(conn, f, LIST_BY_TIME))
     if after is not None:
-        q = _list_query([*where, call.c.id > after]).order_by(call.c.id.asc()).limit(limit + 1)
-        rows = [dict(r) for r in conn.execute(q).mappings()]
+        rows = _page(conn, f, scope, [call.c.id > after], call.c.id.asc(), limit + 1, expected)
         more_newer = len(rows) > limit
         rows = list(reversed(rows[:limit]))
         return Page(
@@ -247,10 +252,8 @@ def list_calls(
             newer=rows[0]["id"] if more_newer and rows else None,
             older=rows[-1]["id"] if rows else None,
         )
-    if before is not None:
-        where = [*where, call.c.id < before]
-    q = _list_query(where).order_by(call.c.id.desc()).limit(limit + 1)
-    rows = [dict(r) for r in conn.execute(q).mappings()]
+    cursor = [] if before is None else [call.c.id < before]
+    rows = _page(conn, f, scope, cursor, call.c.id.desc(), limit + 1, expected)
     more_older = len(rows) > limit
     rows = rows[:limit]
     return Page(
@@ -260,17 +263,69 @@ def list_calls(
     )
 
 
+# A page of a window (SQLite) walks the primary key when it expects to read at most this
+# many rows of the window to fill the page.
+WALK_ROWS = 20_000
+
+
+def _page(
+    conn: Connection,
+    f: CallFilter,
+    scope: int | None,
+    cursor: list[ColumnElement[bool]],
+    order: ColumnElement[Any],
+    limit: int,
+    expected: int | None,
+) -> list[dict[str, Any]]:
+    """The rows of one page (``f`` resolved).
+
+    For a window of creation times on SQLite (:func:`reads_by_time`) there are two ways,
+    both exact; neither reads a row of the table outside the page. The first page of a
+    window that reaches the present, when many of its calls match (``expected``), walks
+    the primary key down from the newest call and stops at a full page. Otherwise the
+    page's ids are picked from the ``(created_at, state, account_id)`` index alone. For
+    the 7-day window of ``bench/ui_list.py`` (232,073 calls) the planner's own choice
+    read and sorted all of those rows (210 ms); the ids from the index take 70 ms, the
+    walk 2 ms after 15 ms to count the window (docs/benchmarks.md)."""
+    if not reads_by_time(conn, f, BY_TIME):
+        where = [*conditions(f, scope), *cursor]
+    elif not cursor and _walk_is_short(conn, f, expected, limit):
+        where = conditions(f, scope, by="id")
+    else:
+        picked = (
+            select(call.c.id)
+            .where(*conditions(f, scope, by="created_at"), *cursor)
+            .order_by(order)
+            .limit(limit)
+        )
+        where = [call.c.id.in_(picked.scalar_subquery())]
+    q = _list_query(where).order_by(order).limit(limit)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def _walk_is_short(conn: Connection, f: CallFilter, expected: int | None, limit: int) -> bool:
+    """Whether walking the primary key down from the newest call fills a page of ``f``'s
+    window within :data:`WALK_ROWS` rows: the window reaches the present (no newer
+    calls to pass first) and ``expected`` of its calls match, a large enough share."""
+    if expected is None or expected < limit or f.since is None:
+        return False
+    if f.until is not None and f.until < time.time():
+        return False
+    window = conn.execute(
+        select(func.count()).where(*conditions(CallFilter(since=f.since, until=f.until), None))
+    ).scalar_one()
+    return int(window) * limit <= expected * WALK_ROWS
+
+
 def iter_calls(
     conn: Connection, f: CallFilter, scope: int | None, chunk: int = 1000
 ) -> Iterator[dict[str, Any]]:
     """Every matching call, newest first, read in keyset chunks (for exports)."""
     f = resolved(conn, f)
-    where = conditions(f, scope, by_time=reads_by_time(conn, f, LIST_BY_TIME))
     before: int | None = None
     while True:
-        page_where = where if before is None else [*where, call.c.id < before]
-        q = _list_query(page_where).order_by(call.c.id.desc()).limit(chunk)
-        rows = [dict(r) for r in conn.execute(q).mappings()]
+        cursor = [] if before is None else [call.c.id < before]
+        rows = _page(conn, f, scope, cursor, call.c.id.desc(), chunk, None)
         yield from rows
         if len(rows) < chunk:
             return
@@ -278,14 +333,38 @@ def iter_calls(
 
 
 def counts_by_code(conn: Connection, f: CallFilter, scope: int | None) -> dict[int, int]:
-    """How many calls of the filtered set are in each state / final code."""
+    """How many calls of the filtered set are in each state / final code.
+
+    For a window of creation times on SQLite (see :func:`reads_by_time`), each state is
+    counted on its own range of the ``(state, created_at, account_id)`` index, one
+    ``UNION ALL`` arm per state: SQLite has no hash aggregate, and grouping the window's
+    rows by state sorted all of them (421 ms for the 232,932 calls of a 7-day window of
+    ``bench/ui_list.py``; docs/benchmarks.md)."""
     f = resolved(conn, f)
-    by_time = reads_by_time(conn, f, COUNT_BY_TIME)
-    where = conditions(f, scope, by_time=by_time)
-    # By time, the grouping must not be served by an index of states either.
-    state = call.c.state + 0 if by_time else call.c.state
-    q = select(state, func.count()).where(and_(true(), *where)).group_by(state)
+    if reads_by_time(conn, f, BY_TIME):
+        where = conditions(f, scope, by="created_at", states=False)
+        arms = [
+            select(literal(code).label("state"), func.count()).where(call.c.state == code, *where)
+            for code in _states_of(f)
+        ]
+        if not arms:
+            return {}
+        return {int(s): int(n) for s, n in conn.execute(union_all(*arms)) if n}
+    where = conditions(f, scope)
+    q = select(call.c.state, func.count()).where(and_(true(), *where)).group_by(call.c.state)
     return {int(s): int(n) for s, n in conn.execute(q)}
+
+
+def _states_of(f: CallFilter) -> list[int]:
+    """The states a call of ``f`` can be in, from its code and state terms."""
+    wanted = [int(s) for s in StatusCode]
+    if f.code is not None:
+        wanted = [c for c in wanted if c == f.code]
+    if f.state == "active":
+        wanted = [c for c in wanted if c in ACTIVE_STATES]
+    elif f.state == "final":
+        wanted = [c for c in wanted if c >= int(StatusCode.CALLER_BUSY)]
+    return wanted
 
 
 def get_call(conn: Connection, call_id: int, scope: int | None) -> dict[str, Any] | None:
