@@ -16,7 +16,6 @@ from sqlalchemy import (
     exists,
     func,
     null,
-    or_,
     select,
     union_all,
     update,
@@ -163,23 +162,19 @@ def cancel_statement(
     return stmt, params
 
 
-_COMMANDS = [str(kind) for kind in TimerKind if kind.is_carrier_command]
-
-
 def runs_here(holder: str) -> ColumnElement[bool]:
-    """The timers the process ``holder`` may run: every timer that is not a carrier
-    command, and the carrier commands (dial, hang up) of calls whose recorded legs are
-    all held by ``holder`` (or that have none). A carrier command of a call whose legs
-    another process holds waits for that process (or, if it is gone, for the process
-    that takes its legs over): the callee is dialled where the caller's dialog is, and
-    a BYE goes out where the dialog's CSeq is counted."""
-    return or_(
-        timer.c.kind.not_in(_COMMANDS),
-        ~exists().where(
-            sip_leg.c.call_id == timer.c.call_id,
-            sip_leg.c.attempt == timer.c.attempt,
-            sip_leg.c.owner != holder,
-        ),
+    """The timers the process ``holder`` may run: those of calls whose recorded carrier
+    legs (SIP) are all held by ``holder``, or that have none.
+
+    A call's timers wait for the process that holds its legs (or, if it is gone, for
+    the process that takes its legs over): the callee is dialled where the caller's
+    dialog is (flow IV re-INVITEs the caller), and the cut, ring-out and hang-up run
+    where the BYE or CANCEL goes out, so the holder's own wake-up runs them on time.
+    """
+    return ~exists().where(
+        sip_leg.c.call_id == timer.c.call_id,
+        sip_leg.c.attempt == timer.c.attempt,
+        sip_leg.c.owner != holder,
     )
 
 
@@ -193,8 +188,8 @@ def lock_due(
 ) -> list[Due]:
     """Lock due timers for the caller's transaction: pending ones whose time has come, and
     running ones whose lease has expired (``ids`` restricts the choice; ``holder``, the
-    name of this process as the holder of carrier legs, leaves out the carrier commands
-    of other holders' calls, see :func:`runs_here`).
+    name of this process as the holder of carrier legs, leaves out the timers of other
+    holders' calls, see :func:`runs_here`).
 
     On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets any number of workers take timers at
     once; on SQLite the transaction's write lock does the same. Effects applied in the

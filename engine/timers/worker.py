@@ -59,7 +59,7 @@ class TimerWorker:
         holder: str | None = None,
     ) -> None:
         """``holder`` names this process as the holder of carrier legs (SIP): the
-        carrier commands of calls whose legs another process holds are left to it."""
+        timers of calls whose legs another process holds are left to it."""
         self.store = store
         self.holder = holder
         self.calls = calls_service

@@ -9,6 +9,7 @@ from dataclasses import replace
 from sqlalchemy import select
 
 from engine.carriers.sip.record import LegRecord, Resumable
+from engine.domain.codes import StatusCode as S
 from engine.domain.events import Leg, LegEventKind
 from engine.store import health
 from engine.store.schema import sip_leg
@@ -82,8 +83,8 @@ def _worker(harness: Harness, holder: str) -> TimerWorker:
     )
 
 
-def test_carrier_commands_run_where_the_call_legs_are_held(harness: Harness) -> None:
-    call_id = harness.register()
+def test_a_calls_timers_run_where_its_legs_are_held(harness: Harness) -> None:
+    call_id = harness.register(duration=10)
     here, there = _worker(harness, "host-a:1"), _worker(harness, "host-b:2")
     here.run_due()  # no leg recorded yet: anyone dials the caller
     assert [d.leg for d in here.carrier.dials] == [Leg.CALLER]  # type: ignore[attr-defined]
@@ -92,17 +93,21 @@ def test_carrier_commands_run_where_the_call_legs_are_held(harness: Harness) -> 
     harness.event(call_id, Leg.CALLER, LegEventKind.ANSWERED)
 
     # The callee's dial is due, but only the holder of the caller's dialog takes it.
-    assert there.run_due() is None or there.run_due() > harness.clock()  # type: ignore[operator]
+    wake = there.run_due()
+    assert wake is None or wake > harness.clock()
     assert there.carrier.dials == []  # type: ignore[attr-defined]
     here.run_due()
     assert [d.leg for d in here.carrier.dials] == [Leg.CALLER, Leg.CALLEE]  # type: ignore[attr-defined]
 
+    # The cut, and the hang-up it decides, run on the holder too.
     harness.event(call_id, Leg.CALLEE, LegEventKind.ANSWERED)
-    harness.event(call_id, Leg.CALLEE, LegEventKind.HUNG_UP, cause=16)
+    harness.clock.advance(11)
     there.run_due()
-    assert there.carrier.hangups == []  # type: ignore[attr-defined]
+    assert harness.state(call_id) == S.CALLEE_CONNECTED
     here.run_due()
+    assert harness.state(call_id) == S.OUT_OF_CREDITS
     assert here.carrier.hangups == [(call_id, 1, None)]  # type: ignore[attr-defined]
+    assert there.carrier.hangups == []  # type: ignore[attr-defined]
 
 
 def test_one_of_two_racing_claimers_takes_a_dead_workers_legs(harness: Harness) -> None:
