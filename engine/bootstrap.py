@@ -218,7 +218,7 @@ class Service:
 
     def _holder(self) -> str | None:
         """How this process names itself as the holder of carrier legs (SIP), if it may
-        hold any: the timers then leave other holders' carrier commands to them."""
+        hold any: the timers of calls whose legs other holders hold are left to them."""
         if self.settings.carrier.driver != "sip":
             return None
         from engine.store.sip_legs import owner_name
@@ -238,7 +238,7 @@ class Service:
             log.exception("legs of processes that are gone not taken over")
             return
         if adopted and self.timer_ticker is not None:
-            self.timer_ticker.wake()  # their carrier commands may run here now
+            self.timer_ticker.wake()  # the timers of their calls run here now
 
     # -- readiness -------------------------------------------------------------------------
     def _roles(self) -> list[str]:

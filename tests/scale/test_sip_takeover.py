@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from engine.store.database import make_engine
-from tests.scale.cluster import Cluster
+from tests.scale.cluster import Cluster, check_deliveries
 from tests.sip.phones import Phone, render, require_sipp, sipp_ok
 from tests.sip.service import sip_config
 from tests.support import Receiver
@@ -133,6 +133,10 @@ def test_a_live_worker_cuts_the_calls_of_a_killed_one(
         cluster.stop()
         caller.kill()
         callee.kill()
+    # Delivery is at least once: the killed worker's sender may have sent a notification
+    # without recording it; the survivor sends it again, with the same webhook-id.
+    paths = check_deliveries(receiver, ids, allow_repeats=True)
+    assert set(paths.values()) == {(0, 1, 2, 13)}
     late = []
     for call_id in ids:
         hits = [h for h in receiver.hits if h.query["id"] == str(call_id)]
@@ -140,7 +144,6 @@ def test_a_live_worker_cuts_the_calls_of_a_killed_one(
         cut = next(int(h.query["time"]) for h in hits if h.query["code"] == "13")
         if abs(cut - bridged - TALK) > 1:
             late.append((call_id, cut - bridged))
-        assert receiver.codes(call_id) == [0, 1, 2, 13]
     figures = _cut_figures(pg_url)
     assert len(figures) == CALLS
     after_kill = [f for f in figures if f[1] > killed]

@@ -166,9 +166,9 @@ class SipCarrier:
     def adopt(self) -> int:
         """Take over the legs of processes that are gone, as found now; returns how many.
 
-        Run periodically, so that a live process holds a dead one's legs before any
-        timer asks: it answers the phones' requests, ACKs their retransmitted 2xx, and
-        the calls' carrier commands (which run on the holder of their legs) come here.
+        Run periodically, so that a live process holds a dead one's legs before their
+        calls' timers fall due: those timers run on the holder of the legs, which sends
+        the BYE or CANCEL from its own socket (the phone answers there, its Via).
         """
         journal, loop = self._journal, self._loop
         if journal is None or loop is None:
