@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine import metrics
-from engine.carriers.base import Carrier
+from engine.carriers.base import Adopting, Carrier
 from engine.carriers.sim import SimCarrier
 from engine.config import Settings
 from engine.domain.events import LegEvent
@@ -35,7 +35,10 @@ from engine.timers.worker import TimerWorker
 
 log = logging.getLogger("callbridge.engine")
 
-HEARTBEAT_EVERY = 5.0  # seconds between a worker process's heartbeat rows
+HEARTBEAT_EVERY = 1.0  # seconds between a worker process's heartbeat rows
+# Seconds between two looks for the legs of processes that are gone (SIP): a cut that
+# falls due right after a worker died waits at most this long for the legs' new holder.
+ADOPT_EVERY = 0.5
 STALE_AFTER = 30.0  # a worker whose loop has not run for this long is not ready
 
 
@@ -164,6 +167,7 @@ class Service:
                 self.settings.timers,
                 self.clock,
                 limit_settings=self.settings.limits,
+                holder=self._holder(),
             )
             self._wakers.timer_ticker = Ticker(
                 "timers", self.timer_worker.run_due, self._scheduler, poll
@@ -177,6 +181,10 @@ class Service:
             self.sender.on_settled = ticker.wake
         if timers:
             self.carrier.start(self.calls.apply_event)
+            if isinstance(self.carrier, Adopting):
+                self._scheduler.add_job(
+                    self._adopt, "interval", seconds=ADOPT_EVERY, id="adopt", max_instances=1
+                )
         self._scheduler.start()
         for started in (self.timer_ticker, self.notify_ticker):
             if started is not None:
@@ -207,6 +215,30 @@ class Service:
             self.sender.close()
             self.sender = None
         self.store.close()
+
+    def _holder(self) -> str | None:
+        """How this process names itself as the holder of carrier legs (SIP), if it may
+        hold any: the timers of calls whose legs other holders hold are left to them."""
+        if self.settings.carrier.driver != "sip":
+            return None
+        from engine.store.sip_legs import owner_name
+
+        return owner_name()
+
+    def _adopt(self) -> None:
+        carrier = self._carrier
+        if not isinstance(carrier, Adopting):
+            return
+        try:
+            adopted = carrier.adopt()
+        except StoreUnavailable as exc:
+            log.warning("legs of processes that are gone not looked for: %s", exc)
+            return
+        except Exception:
+            log.exception("legs of processes that are gone not taken over")
+            return
+        if adopted and self.timer_ticker is not None:
+            self.timer_ticker.wake()  # the timers of their calls run here now
 
     # -- readiness -------------------------------------------------------------------------
     def _roles(self) -> list[str]:

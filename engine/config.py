@@ -91,9 +91,10 @@ class CarrierSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     driver: Literal["sim", "sip"] = "sim"
-    # A process on another machine whose heartbeat is older than this is taken for dead:
-    # its SIP legs may be resumed by another process (one on this machine, at once).
-    takeover_after: float = Field(default=10.0, gt=0)
+    # A process on another machine whose heartbeat (every second) is older than this is
+    # taken for dead: a live process takes its SIP legs over (one of this machine is taken
+    # for dead at once when its pid is gone).
+    takeover_after: float = Field(default=5.0, gt=0)
     sim: SimSettings = Field(default_factory=SimSettings)
     sip: SipSettings = Field(default_factory=SipSettings)
 

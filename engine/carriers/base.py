@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from engine.domain.events import Leg, LegEvent, LegEventKind
 
@@ -101,3 +101,14 @@ class Carrier(Protocol):
     def stop(self) -> None:
         """Stop work; legs in progress are abandoned (the engine's watchdog ends them),
         and so are events not yet applied (the dispatcher logs how many)."""
+
+
+@runtime_checkable
+class Adopting(Protocol):
+    """A carrier whose legs outlive its process (SIP): a live process takes over the
+    legs of one that is gone."""
+
+    def adopt(self) -> int:
+        """Take over the legs of processes that are gone; returns how many were taken.
+        Called periodically from a thread of the engine's scheduler."""
+        ...

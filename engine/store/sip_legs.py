@@ -9,13 +9,15 @@ back (:meth:`StoreLegJournal.in_flight`), with whether its call is still in prog
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, select
+from sqlalchemy import and_, bindparam, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.carriers.base import StoreWrite
@@ -26,6 +28,7 @@ from engine.store.prepared import Prepared
 from engine.store.schema import call, sip_leg, worker_heartbeat
 from engine.store.unit_of_work import Store, Tx
 
+log = logging.getLogger(__name__)
 _ACTIVE = sorted(int(state) for state in ACTIVE_STATES)
 
 
@@ -117,24 +120,107 @@ def leg_records(tx: Tx) -> list[tuple[Resumable, str, float | None]]:
     ]
 
 
+def leg_owners(tx: Tx) -> list[tuple[str, float | None]]:
+    """Every process holding recorded legs, with its last heartbeat (None: none)."""
+    beat = worker_heartbeat.alias("beat")
+    owners = select(sip_leg.c.owner).distinct().subquery()
+    rows = tx.conn.execute(
+        select(owners.c.owner, func.max(beat.c.beat_at))
+        .select_from(owners.outerjoin(beat, beat.c.name == owners.c.owner.concat(":timers")))
+        .group_by(owners.c.owner)
+    ).all()
+    return [(row[0], row[1]) for row in rows]
+
+
+def claim_legs(
+    tx: Tx, gone: str, owner: str, now: float, stale_before: float | None = None
+) -> list[Resumable]:
+    """Make ``owner`` the holder of every leg recorded by the process ``gone``; returns
+    them, each with whether its call is still in progress on that attempt.
+
+    Only one claimer wins: the rows are locked in one order (no deadlock between two
+    claimers), and the update applies only where ``gone`` is still the owner, so a
+    second claimer, once the first has committed, finds none. With ``stale_before``,
+    the claim also requires ``gone``'s heartbeat to be older than that (a process
+    judged dead by its heartbeat that beats again keeps its legs).
+    """
+    conds = [sip_leg.c.owner == gone]
+    if stale_before is not None:
+        conds.append(
+            ~exists().where(
+                worker_heartbeat.c.name == f"{gone}:timers",
+                worker_heartbeat.c.beat_at >= stale_before,
+            )
+        )
+    lock = (
+        select(sip_leg.c.call_id)
+        .where(*conds)
+        .order_by(sip_leg.c.call_id, sip_leg.c.attempt, sip_leg.c.leg)
+    )
+    if tx.conn.dialect.name == "postgresql":
+        tx.conn.execute(lock.with_for_update()).all()
+    rows = tx.conn.execute(
+        update(sip_leg)
+        .where(*conds)
+        .values(owner=owner, updated_at=now)
+        .returning(sip_leg.c.call_id, sip_leg.c.attempt, sip_leg.c.record)
+    ).all()
+    if not rows:
+        return []
+    ids = sorted({row.call_id for row in rows})
+    live = {
+        (found.id, found.attempt)
+        for found in tx.conn.execute(
+            select(call.c.id, call.c.attempt).where(call.c.id.in_(ids), call.c.state.in_(_ACTIVE))
+        )
+    }
+    return sorted(
+        (
+            Resumable(LegRecord.from_json(_json(row.record)), (row.call_id, row.attempt) in live)
+            for row in rows
+        ),
+        key=lambda one: (one.record.call_id, one.record.attempt, one.record.leg.value),
+    )
+
+
+def _json(value: Any) -> dict[str, Any]:
+    """A JSON column as returned by ``RETURNING`` (decoded by some drivers, not others)."""
+    return json.loads(value) if isinstance(value, str) else dict(value)
+
+
 def owner_name() -> str:
     """How this process names itself as the owner of legs (as in its heartbeat rows)."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def owner_is_gone(owner: str, beat_at: float | None, takeover_after: float, now: float) -> bool:
-    """A process of this machine is gone when its pid is; one of another machine when
-    its heartbeat is older than ``takeover_after`` seconds (or missing)."""
+def on_this_machine(owner: str) -> bool:
+    """Whether ``owner`` names a process of this machine (its pid can be checked)."""
     host, _, pid = owner.rpartition(":")
-    if host == socket.gethostname() and pid.isdigit():
+    return host == socket.gethostname() and pid.isdigit()
+
+
+def owner_is_gone(owner: str, beat_at: float | None, takeover_after: float, now: float) -> bool:
+    """A process of this machine is gone when its pid is (or is a zombie nobody reaped);
+    one of another machine when its heartbeat is older than ``takeover_after`` seconds
+    (or missing)."""
+    if on_this_machine(owner):
+        pid = int(owner.rpartition(":")[2])
         try:
-            os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+            os.kill(pid, 0)  # signal 0: only asks whether the process exists
         except ProcessLookupError:
             return True
         except PermissionError:
             return False
-        return False
+        return _zombie(pid)
     return beat_at is None or beat_at < now - takeover_after
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def call_leg_records(tx: Tx, call_id: int, attempt: int) -> list[LegRecord]:
@@ -149,7 +235,7 @@ class StoreLegJournal:
     """``LegJournal`` backed by the store; ``owner`` names this process in the rows."""
 
     def __init__(
-        self, store: Store, owner: str, clock: Callable[[], float], takeover_after: float = 10.0
+        self, store: Store, owner: str, clock: Callable[[], float], takeover_after: float = 5.0
     ) -> None:
         self.store = store
         self.owner = owner
@@ -186,3 +272,20 @@ class StoreLegJournal:
 
     def of_call(self, call_id: int, attempt: int) -> list[LegRecord]:
         return self.store.read(lambda tx: call_leg_records(tx, call_id, attempt))
+
+    def adopt(self) -> list[Resumable]:
+        """Claim the legs of every owner that is gone (see :func:`owner_is_gone`); returns
+        the legs this process won (another claimer may win some owners' legs)."""
+        now = self.clock()
+        adopted: list[Resumable] = []
+        for gone, beat_at in self.store.read(leg_owners):
+            if gone == self.owner or not owner_is_gone(gone, beat_at, self.takeover_after, now):
+                continue
+            stale_before = None if on_this_machine(gone) else now - self.takeover_after
+            won = self.store.run(
+                partial(claim_legs, gone=gone, owner=self.owner, now=now, stale_before=stale_before)
+            )
+            if won:
+                log.info("took over %d SIP leg records of %s", len(won), gone)
+            adopted += won
+        return adopted

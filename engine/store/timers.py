@@ -8,13 +8,24 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, func, null, select, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    bindparam,
+    exists,
+    func,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from engine.domain.rules import TimerKind
 from engine.store.prepared import Prepared
-from engine.store.schema import timer
+from engine.store.schema import sip_leg, timer
 from engine.store.states import TimerState
 
 if TYPE_CHECKING:
@@ -151,11 +162,34 @@ def cancel_statement(
     return stmt, params
 
 
+def runs_here(holder: str) -> ColumnElement[bool]:
+    """The timers the process ``holder`` may run: those of calls whose recorded carrier
+    legs (SIP) are all held by ``holder``, or that have none.
+
+    A call's timers wait for the process that holds its legs (or, if it is gone, for
+    the process that takes its legs over): the callee is dialled where the caller's
+    dialog is (flow IV re-INVITEs the caller), and the cut, ring-out and hang-up run
+    where the BYE or CANCEL goes out, so the holder's own wake-up runs them on time.
+    """
+    return ~exists().where(
+        sip_leg.c.call_id == timer.c.call_id,
+        sip_leg.c.attempt == timer.c.attempt,
+        sip_leg.c.owner != holder,
+    )
+
+
 def lock_due(
-    tx: Tx, now: float, limit: int, lease: float, ids: list[int] | None = None
+    tx: Tx,
+    now: float,
+    limit: int,
+    lease: float,
+    ids: list[int] | None = None,
+    holder: str | None = None,
 ) -> list[Due]:
     """Lock due timers for the caller's transaction: pending ones whose time has come, and
-    running ones whose lease has expired (``ids`` restricts the choice).
+    running ones whose lease has expired (``ids`` restricts the choice; ``holder``, the
+    name of this process as the holder of carrier legs, leaves out the timers of other
+    holders' calls, see :func:`runs_here`).
 
     On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets any number of workers take timers at
     once; on SQLite the transaction's write lock does the same. Effects applied in the
@@ -171,9 +205,11 @@ def lock_due(
     for query in (due, expired):
         if ids is not None:
             query = query.where(timer.c.id.in_(ids))
+        if holder is not None:
+            query = query.where(runs_here(holder))
         query = query.order_by(timer.c.due_at).limit(limit - len(rows))
         if tx.conn.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
+            query = query.with_for_update(skip_locked=True, of=timer)
         rows += tx.conn.execute(query).mappings().all()
         if len(rows) >= limit:
             break
@@ -270,12 +306,18 @@ def release(tx: Tx, due: Due, retry_at: float, result: str) -> None:
     )
 
 
-def next_due(tx: Tx) -> float | None:
-    """The earliest time a timer may become due (one round trip, two index lookups)."""
-    pending = select(func.min(timer.c.due_at).label("t")).where(timer.c.state == TimerState.PENDING)
-    leased = select(func.min(timer.c.lease_until).label("t")).where(
+def next_due(tx: Tx, holder: str | None = None) -> float | None:
+    """The earliest time a timer may become due (one round trip, two index lookups);
+    with ``holder``, one that this holder may run (see :func:`runs_here`)."""
+    pending: Select[Any] = select(func.min(timer.c.due_at).label("t")).where(
+        timer.c.state == TimerState.PENDING
+    )
+    leased: Select[Any] = select(func.min(timer.c.lease_until).label("t")).where(
         timer.c.state == TimerState.RUNNING
     )
+    if holder is not None:
+        pending = pending.where(runs_here(holder))
+        leased = leased.where(runs_here(holder))
     both = union_all(pending, leased).subquery()
     found = tx.conn.execute(select(func.min(both.c.t))).scalar()
     return float(found) if found is not None else None

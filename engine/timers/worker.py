@@ -56,8 +56,12 @@ class TimerWorker:
         settings: TimerSettings,
         clock: Callable[[], float],
         limit_settings: LimitSettings | None = None,
+        holder: str | None = None,
     ) -> None:
+        """``holder`` names this process as the holder of carrier legs (SIP): the
+        timers of calls whose legs another process holds are left to it."""
         self.store = store
+        self.holder = holder
         self.calls = calls_service
         self.carrier = carrier
         self.settings = settings
@@ -71,7 +75,8 @@ class TimerWorker:
             # Go on while a full batch was taken or the pass made more work due now.
             if taken < self.settings.batch and (soonest is None or soonest > self.clock()):
                 break
-        return self.store.read(timers.next_due)
+        holder = self.holder
+        return self.store.read(lambda tx: timers.next_due(tx, holder))
 
     def _run_once(self) -> tuple[int, float | None]:
         """Take up to a batch of due timers and apply them in one unit of work (if that
@@ -81,7 +86,9 @@ class TimerWorker:
         taken: list[Due] = []
 
         def batch(tx: Tx) -> tuple[list[_Command], float | None]:
-            taken[:] = timers.lock_due(tx, now, self.settings.batch, self.settings.lease)
+            taken[:] = timers.lock_due(
+                tx, now, self.settings.batch, self.settings.lease, holder=self.holder
+            )
             return self._apply(tx, taken, now)
 
         try:
@@ -100,7 +107,9 @@ class TimerWorker:
             for due in list(taken):
 
                 def alone(tx: Tx, due: Due = due) -> tuple[list[_Command], float | None]:
-                    again = timers.lock_due(tx, now, 1, self.settings.lease, ids=[due.id])
+                    again = timers.lock_due(
+                        tx, now, 1, self.settings.lease, ids=[due.id], holder=self.holder
+                    )
                     return self._apply(tx, again, now)
 
                 try:

@@ -35,7 +35,7 @@ from engine.carriers.sip.dialog import new_tag, response_to
 from engine.carriers.sip.digest import DigestClient
 from engine.carriers.sip.leg import ALLOW, CallLeg
 from engine.carriers.sip.message import SipRequest, SipResponse
-from engine.carriers.sip.record import LegJournal, LegRecord
+from engine.carriers.sip.record import LegJournal, LegRecord, Resumable
 from engine.carriers.sip.sdp import hold_offer, refusing_answer
 from engine.carriers.sip.transaction import Observe, ServerTransaction
 from engine.carriers.sip.useragent import UserAgent
@@ -136,13 +136,12 @@ class SipCarrier:
         log.info("SIP carrier listening on %s port %d", self.settings.bind_host, self.port)
 
     def _resume(self, journal: LegJournal, loop: asyncio.AbstractEventLoop) -> None:
-        """Take over the legs recorded by a process that is gone (before the engine's
+        """Take over the legs recorded by processes that are gone (before the engine's
         timers run, so a cut or ring-out that fell due meanwhile finds them)."""
-        recorded = journal.in_flight()
-        resumable = [one for one in recorded if not one.held]  # others' legs stay theirs
+        adopted = journal.adopt()
         lost: list[LegEvent] = []
         if self._dialled is not None:
-            keys = {one.record.key for one in recorded}
+            keys = {one.record.key for one in journal.in_flight()}
             now = self._clock()
             for dialled in self._dialled.in_flight():
                 request = dialled.request
@@ -152,22 +151,45 @@ class SipCarrier:
                     and (request.call_id, request.attempt, request.leg) not in keys
                 ):
                     lost.append(_lost_leg(dialled.request, dialled.applied, now))
-
-        async def resume() -> None:
-            for one in resumable:
-                self._restore(one.record, one.live)
-
-        asyncio.run_coroutine_threadsafe(resume(), loop).result(timeout=30)
+        self._restore_all(adopted, loop)
         for event in lost:
             log.warning("SIP leg %s of call %s/%s has no record: ended", *event_key(event))
             self._events.submit(event)
-        if resumable or lost:
+        if adopted or lost:
             log.info(
                 "SIP carrier resumed %d legs (%d of calls that ended meanwhile), %d lost",
-                len(resumable),
-                sum(1 for one in resumable if not one.live),
+                len(adopted),
+                sum(1 for one in adopted if not one.live),
                 len(lost),
             )
+
+    def adopt(self) -> int:
+        """Take over the legs of processes that are gone, as found now; returns how many.
+
+        Run periodically, so that a live process holds a dead one's legs before their
+        calls' timers fall due: those timers run on the holder of the legs, which sends
+        the BYE or CANCEL from its own socket (the phone answers there, its Via).
+        """
+        journal, loop = self._journal, self._loop
+        if journal is None or loop is None:
+            return 0
+        adopted = journal.adopt()
+        if adopted:
+            self._restore_all(adopted, loop)
+            log.warning(
+                "SIP carrier took over %d legs of gone processes (%d of ended calls)",
+                len(adopted),
+                sum(1 for one in adopted if not one.live),
+            )
+        return len(adopted)
+
+    def _restore_all(self, adopted: list[Resumable], loop: asyncio.AbstractEventLoop) -> None:
+        async def resume() -> None:
+            for one in adopted:
+                self._restore(one.record, one.live)
+
+        if adopted:
+            asyncio.run_coroutine_threadsafe(resume(), loop).result(timeout=30)
 
     @property
     def port(self) -> int:
@@ -267,6 +289,8 @@ class SipCarrier:
         call = self._calls.setdefault(
             (record.call_id, record.attempt), _Call(record.call_id, record.attempt)
         )
+        if record.leg in call.legs:
+            return  # held already (taken over to end it, before it was claimed)
         digest = DigestClient(self.settings.username, self.settings.password, self.settings.realm)
         try:
             leg = CallLeg.restore(self._ua, self, digest, record, self._clock())

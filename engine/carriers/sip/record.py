@@ -111,3 +111,9 @@ class LegJournal(Protocol):
     def of_call(self, call_id: int, attempt: int) -> list[LegRecord]:
         """The recorded legs of one attempt of a call (whoever placed them)."""
         ...
+
+    def adopt(self) -> list[Resumable]:
+        """Make this process the holder of the legs of every process that is gone, and
+        return them. Of several processes claiming the same dead one's legs at once,
+        exactly one wins them all; the others get none of them."""
+        ...
