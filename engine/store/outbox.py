@@ -6,9 +6,10 @@ import dataclasses
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, null, select, update
 
 from engine.store import replay
+from engine.store.prepared import Prepared, insert_columns
 from engine.store.schema import account, call, notification, notification_attempt
 
 
@@ -168,24 +169,18 @@ def record_attempt(
     marks it failing.
     """
     insert_attempt(conn, item.id, result, operator)
-    mine = and_(notification.c.id == item.id, notification.c.claim == item.claim)
     settled = result.ok or next_attempt_at is None
     if settled and conn.dialect.name == "postgresql":
         # The lifecycle holds this lock while it decides whether a new notification
         # of the call is queued; taking it here means it cannot miss the promotion.
-        conn.execute(
-            select(call.c.id).where(call.c.id == item.call_id).with_for_update(key_share=True)
-        )
-    values: dict[str, object] = {"tries": notification.c.tries + 1, "lease_until": None}
+        _LOCK_CALL.first(conn, {"p_call": item.call_id})
+    mine = {"p_id": item.id, "p_claim": item.claim}
     if result.ok:
-        values.update(state="delivered", delivered_at=result.started_at)
+        changed = _DELIVERED.execute(conn, {**mine, "p_at": result.started_at})
     elif next_attempt_at is None:
-        values.update(state="failed")
+        changed = _FAILED.execute(conn, mine)
     else:
-        values.update(next_attempt_at=next_attempt_at)
-    changed = conn.execute(
-        update(notification).where(mine, notification.c.state == "pending").values(values)
-    ).rowcount
+        changed = _RETRY.execute(conn, {**mine, "p_at": next_attempt_at})
     if settled and changed:
         promote_next(conn, item.call_id)
     if failing_after is not None and item.account_id is not None and not item.customer_url:
@@ -198,14 +193,39 @@ def record_attempt(
 
 def promote_next(conn: Connection, call_id: int) -> None:
     """Make the call's first queued notification the pending head of its line."""
-    head = conn.execute(
-        select(notification.c.id)
-        .where(notification.c.call_id == call_id, notification.c.state == "queued")
-        .order_by(notification.c.seq)
-        .limit(1)
-    ).scalar()
+    head = _HEAD.first(conn, {"p_call": call_id})
     if head is not None:
-        conn.execute(update(notification).where(notification.c.id == head).values(state="pending"))
+        _PROMOTE.write(conn, {"p_id": head[0]})
+
+
+# Every delivery attempt runs these: compiled once (engine/store/prepared.py).
+_LOCK_CALL = Prepared(
+    select(call.c.id).where(call.c.id == bindparam("p_call")).with_for_update(key_share=True)
+)
+_MINE = (
+    notification.c.id == bindparam("p_id"),
+    notification.c.claim == bindparam("p_claim"),
+    notification.c.state == "pending",
+)
+_TRIED = {"tries": notification.c.tries + 1, "lease_until": null()}
+_DELIVERED = Prepared(
+    update(notification)
+    .where(*_MINE)
+    .values(**_TRIED, state="delivered", delivered_at=bindparam("p_at"))
+)
+_FAILED = Prepared(update(notification).where(*_MINE).values(**_TRIED, state="failed"))
+_RETRY = Prepared(
+    update(notification).where(*_MINE).values(**_TRIED, next_attempt_at=bindparam("p_at"))
+)
+_HEAD = Prepared(
+    select(notification.c.id)
+    .where(notification.c.call_id == bindparam("p_call"), notification.c.state == "queued")
+    .order_by(notification.c.seq)
+    .limit(1)
+)
+_PROMOTE = Prepared(
+    update(notification).where(notification.c.id == bindparam("p_id")).values(state="pending")
+)
 
 
 def next_ready(conn: Connection) -> float | None:
@@ -222,18 +242,30 @@ def insert_attempt(
     conn: Connection, notification_id: int, result: AttemptResult, operator: str | None
 ) -> None:
     """Keep one delivery attempt (``operator`` names who asked for it, if anyone did)."""
-    conn.execute(
-        insert(notification_attempt).values(
-            notification_id=notification_id,
-            started_at=result.started_at,
-            url=result.url,
-            status=result.status,
-            latency_ms=result.latency_ms,
-            ok=result.ok,
-            error=result.error[:1000],
-            response_excerpt=result.excerpt[:500],
-            request_headers=result.request_headers[:2000],
-            response_headers=result.response_headers[:2000],
-            operator=operator,
-        )
+    _INSERT_ATTEMPT.write(
+        conn,
+        {
+            "notification_id": notification_id,
+            "started_at": result.started_at,
+            "url": result.url,
+            "status": result.status,
+            "latency_ms": result.latency_ms,
+            "ok": result.ok,
+            "error": result.error[:1000],
+            "response_excerpt": result.excerpt[:500],
+            "request_headers": result.request_headers[:2000],
+            "response_headers": result.response_headers[:2000],
+            "operator": operator,
+        },
     )
+
+
+_INSERT_ATTEMPT = Prepared(
+    insert_columns(
+        notification_attempt,
+        (
+            "notification_id", "started_at", "url", "status", "latency_ms", "ok", "error",
+            "response_excerpt", "request_headers", "response_headers", "operator",
+        ),
+    )
+)  # fmt: skip
