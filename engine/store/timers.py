@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
     Select,
@@ -162,7 +163,7 @@ def cancel_statement(
     return stmt, params
 
 
-def runs_here(holder: str) -> ColumnElement[bool]:
+def runs_here(holder: str | BindParameter[str]) -> ColumnElement[bool]:
     """The timers the process ``holder`` may run: those of calls whose recorded carrier
     legs (SIP) are all held by ``holder``, or that have none.
 
@@ -176,6 +177,33 @@ def runs_here(holder: str) -> ColumnElement[bool]:
         sip_leg.c.attempt == timer.c.attempt,
         sip_leg.c.owner != holder,
     )
+
+
+def _due_query(expired: bool, held: bool) -> Select[Any]:
+    """Due timers (pending ones whose time has come, or running ones whose lease has
+    expired), soonest first, at most ``p_limit``, locked; with ``held``, only those
+    the holder ``p_holder`` may run. Each kind is served by its partial index
+    (ix_timer_due, ix_timer_leased); one OR would scan the table."""
+    if expired:
+        query = select(timer).where(
+            timer.c.state == TimerState.RUNNING, timer.c.lease_until < bindparam("p_now")
+        )
+    else:
+        query = select(timer).where(
+            timer.c.state == TimerState.PENDING, timer.c.due_at <= bindparam("p_now")
+        )
+    if held:
+        query = query.where(runs_here(bindparam("p_holder")))
+    query = query.order_by(timer.c.due_at).limit(bindparam("p_limit"))
+    return query.with_for_update(skip_locked=True, of=timer)  # PostgreSQL only
+
+
+_TIMER_COLUMNS = tuple(column.name for column in timer.columns)
+_LOCK_DUE = {
+    (expired, held): Prepared(_due_query(expired, held))
+    for expired in (False, True)
+    for held in (False, True)
+}
 
 
 def lock_due(
@@ -197,22 +225,22 @@ def lock_due(
     has been told, are also given a lease that outlives the transaction.
     """
     token = secrets.token_hex(8)
-    # Two queries, each served by its partial index (ix_timer_due, ix_timer_leased);
-    # one OR would scan the table.
-    due = select(timer).where(timer.c.state == TimerState.PENDING, timer.c.due_at <= now)
-    expired = select(timer).where(timer.c.state == TimerState.RUNNING, timer.c.lease_until < now)
     rows: list[Any] = []
-    for query in (due, expired):
-        if ids is not None:
-            query = query.where(timer.c.id.in_(ids))
+    for expired in (False, True):
+        params: dict[str, Any] = {"p_now": now, "p_limit": limit - len(rows)}
         if holder is not None:
-            query = query.where(runs_here(holder))
-        query = query.order_by(timer.c.due_at).limit(limit - len(rows))
-        if tx.conn.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True, of=timer)
-        rows += tx.conn.execute(query).mappings().all()
+            params["p_holder"] = holder
+        if ids is None:  # the worker's batch: compiled once
+            found = _LOCK_DUE[expired, holder is not None].all(tx.conn, params)
+            rows += [dict(zip(_TIMER_COLUMNS, row, strict=True)) for row in found]
+        else:
+            query = _due_query(expired, holder is not None).where(timer.c.id.in_(ids))
+            rows += [dict(r) for r in tx.conn.execute(query, params).mappings()]
         if len(rows) >= limit:
             break
+    for row in rows:  # JSON comes back as text from some drivers
+        if isinstance(row["payload"], str):
+            row["payload"] = json.loads(row["payload"])
     leased = [r["id"] for r in rows if r["kind"] == TimerKind.HANGUP]
     if leased:
         tx.conn.execute(
@@ -309,15 +337,26 @@ def release(tx: Tx, due: Due, retry_at: float, result: str) -> None:
 def next_due(tx: Tx, holder: str | None = None) -> float | None:
     """The earliest time a timer may become due (one round trip, two index lookups);
     with ``holder``, one that this holder may run (see :func:`runs_here`)."""
+    if holder is None:
+        found = _NEXT_DUE[False].first(tx.conn, {})
+    else:
+        found = _NEXT_DUE[True].first(tx.conn, {"p_holder": holder})
+    return float(found[0]) if found is not None and found[0] is not None else None
+
+
+def _next_due_query(held: bool) -> Select[Any]:
     pending: Select[Any] = select(func.min(timer.c.due_at).label("t")).where(
         timer.c.state == TimerState.PENDING
     )
     leased: Select[Any] = select(func.min(timer.c.lease_until).label("t")).where(
         timer.c.state == TimerState.RUNNING
     )
-    if holder is not None:
-        pending = pending.where(runs_here(holder))
-        leased = leased.where(runs_here(holder))
+    if held:
+        pending = pending.where(runs_here(bindparam("p_holder")))
+        leased = leased.where(runs_here(bindparam("p_holder")))
     both = union_all(pending, leased).subquery()
-    found = tx.conn.execute(select(func.min(both.c.t))).scalar()
-    return float(found) if found is not None else None
+    return select(func.min(both.c.t))
+
+
+# Run after every pass of the timer worker: compiled once.
+_NEXT_DUE = {held: Prepared(_next_due_query(held)) for held in (False, True)}
