@@ -94,7 +94,7 @@ def find_call(tx: Tx, account_id: int, call_id: int) -> CallRecord | None:
         return None
     *columns, moves, notes = row
     events = [
-        AuditEvent(attempt, _time(at), source, trigger, cause, from_state, to_state, reason)
+        AuditEvent(attempt, float(at), source, trigger, cause, from_state, to_state, reason)
         for _, attempt, at, source, trigger, cause, from_state, to_state, reason in sorted(
             _list(moves)
         )
@@ -106,8 +106,8 @@ def find_call(tx: Tx, account_id: int, call_id: int) -> CallRecord | None:
         unsettled = state in ("pending", "queued")
         notifications.append(
             NotificationRow(
-                seq, attempt, code, cause, _time(at), state, tries,
-                _time(next_at) if unsettled else None, _maybe_time(delivered_at), status,
+                seq, attempt, code, cause, float(at), state, tries,
+                float(next_at) if unsettled else None, _maybe_time(delivered_at), status,
             )
         )  # fmt: skip
     return CallRecord(CallRow(*columns), events, notifications)
@@ -118,11 +118,8 @@ def _list(value: Any) -> list[Any]:
     return list(json.loads(value) if isinstance(value, str) else value)
 
 
-def _time(value: Any) -> float:
-    return float(value)  # SQLite's times come as exact text (see _exact)
-
-
 def _maybe_time(value: Any) -> float | None:
+    """A time from the JSON arrays (exact text on SQLite, see ``_exact``), or None."""
     return None if value is None else float(value)
 
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     Connection,
     Select,
@@ -163,9 +162,9 @@ def cancel_statement(
     return stmt, params
 
 
-def runs_here(holder: str | BindParameter[str]) -> ColumnElement[bool]:
-    """The timers the process ``holder`` may run: those of calls whose recorded carrier
-    legs (SIP) are all held by ``holder``, or that have none.
+def runs_here() -> ColumnElement[bool]:
+    """The timers the process named by the parameter ``p_holder`` may run: those of
+    calls whose recorded carrier legs (SIP) are all held by it, or that have none.
 
     A call's timers wait for the process that holds its legs (or, if it is gone, for
     the process that takes its legs over): the callee is dialled where the caller's
@@ -175,7 +174,7 @@ def runs_here(holder: str | BindParameter[str]) -> ColumnElement[bool]:
     return ~exists().where(
         sip_leg.c.call_id == timer.c.call_id,
         sip_leg.c.attempt == timer.c.attempt,
-        sip_leg.c.owner != holder,
+        sip_leg.c.owner != bindparam("p_holder"),
     )
 
 
@@ -193,7 +192,7 @@ def _due_query(expired: bool, held: bool) -> Select[Any]:
             timer.c.state == TimerState.PENDING, timer.c.due_at <= bindparam("p_now")
         )
     if held:
-        query = query.where(runs_here(bindparam("p_holder")))
+        query = query.where(runs_here())
     query = query.order_by(timer.c.due_at).limit(bindparam("p_limit"))
     return query.with_for_update(skip_locked=True, of=timer)  # PostgreSQL only
 
@@ -352,8 +351,8 @@ def _next_due_query(held: bool) -> Select[Any]:
         timer.c.state == TimerState.RUNNING
     )
     if held:
-        pending = pending.where(runs_here(bindparam("p_holder")))
-        leased = leased.where(runs_here(bindparam("p_holder")))
+        pending = pending.where(runs_here())
+        leased = leased.where(runs_here())
     both = union_all(pending, leased).subquery()
     return select(func.min(both.c.t))
 

@@ -127,9 +127,9 @@ def conditions(
 BY_TIME = 8 * 86400.0
 
 
-def reads_by_time(conn: Connection, f: CallFilter, longest: float) -> bool:
+def reads_by_time(conn: Connection, f: CallFilter) -> bool:
     """Whether the calls of ``f`` are best found through the index on created_at: on
-    SQLite, for a window of creation times at most ``longest`` seconds long, when no
+    SQLite, for a window of creation times at most :data:`BY_TIME` long, when no
     narrower condition (a call id, a number, notifications, delivery tries) is set.
 
     SQLite's planner knows how many calls share a state or an account, but not how few
@@ -141,7 +141,7 @@ def reads_by_time(conn: Connection, f: CallFilter, longest: float) -> bool:
     if f.call_id is not None or f.numbers or f.delivery or f.tried:
         return False
     until = f.until if f.until is not None else time.time()
-    return until - f.since <= longest
+    return until - f.since <= BY_TIME
 
 
 def _state_is(*states: str) -> ColumnElement[bool]:
@@ -287,7 +287,7 @@ def _page(
     the 7-day window of ``bench/ui_list.py`` (232,073 calls) the planner's own choice
     read and sorted all of those rows (210 ms); the ids from the index take 70 ms, the
     walk 2 ms after 15 ms to count the window (docs/benchmarks.md)."""
-    if not reads_by_time(conn, f, BY_TIME):
+    if not reads_by_time(conn, f):
         where = [*conditions(f, scope), *cursor]
     elif not cursor and _walk_is_short(conn, f, expected, limit):
         where = conditions(f, scope, by="id")
@@ -341,7 +341,7 @@ def counts_by_code(conn: Connection, f: CallFilter, scope: int | None) -> dict[i
     rows by state sorted all of them (421 ms for the 232,932 calls of a 7-day window of
     ``bench/ui_list.py``; docs/benchmarks.md)."""
     f = resolved(conn, f)
-    if reads_by_time(conn, f, BY_TIME):
+    if reads_by_time(conn, f):
         where = conditions(f, scope, by="created_at", states=False)
         arms = [
             select(literal(code).label("state"), func.count()).where(call.c.state == code, *where)
