@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, bindparam, func, null, select, update
 
 from engine.store import replay
-from engine.store.prepared import Prepared, insert_columns
+from engine.store.prepared import Prepared, PreparedIn, insert_columns
 from engine.store.schema import account, call, notification, notification_attempt
 
 
@@ -61,71 +61,84 @@ class AttemptResult:
 def claim_ready(conn: Connection, now: float, limit: int, lease: float) -> list[Outgoing]:
     """Claim notifications that are due; only the first unsettled one of each call is
     ``pending`` (later ones are ``queued`` behind it), so per-call order holds."""
-    query = (
-        select(
-            notification.c.id,
-            notification.c.call_id,
-            notification.c.seq,
-            notification.c.code,
-            notification.c.cause,
-            notification.c.event_time,
-            notification.c.tries,
-            notification.c.attempt,
-            account.c.callback_url,
-            account.c.signing_secret,
-            account.c.callback_method,
-            account.c.previous_signing_secret,
-            account.c.secret_rotated_at,
-            account.c.id.label("account_id"),
-            account.c.callback_failing_since,
-            call.c.callback_url.label("call_url"),
-            call.c.custom,
-        )
-        .join(call, call.c.id == notification.c.call_id)
-        .join(account, account.c.id == call.c.account_id)
-        .where(
-            notification.c.state == "pending",
-            notification.c.next_attempt_at <= now,
-        )
-        .order_by(notification.c.next_attempt_at)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(of=notification, skip_locked=True)
-    rows = conn.execute(query).all()
+    rows = _CLAIMABLE.all(conn, {"p_now": now, "p_limit": limit})
     if not rows:
         return []
     token = secrets.token_hex(8)
-    conn.execute(
-        update(notification)
-        .where(notification.c.id.in_([r.id for r in rows]))
-        # While leased, the next attempt is when the lease runs out: if this sender
-        # dies, the row is claimable again then (one index for due and expired).
-        .values(lease_until=now + lease, next_attempt_at=now + lease, claim=token)
-    )
+    _LEASE.write(conn, [r[0] for r in rows], {"p_until": now + lease, "p_claim": token})
     return [
         Outgoing(
-            r.id,
-            r.call_id,
-            r.seq,
-            r.code,
-            r.cause,
-            r.event_time,
-            r.tries,
-            r.call_url or r.callback_url,  # the call's own URL, else the account's
-            r.signing_secret,
+            row_id,
+            call_id,
+            seq,
+            code,
+            cause,
+            event_time,
+            tries,
+            call_url or callback_url,  # the call's own URL, else the account's
+            signing_secret,
             token,
-            r.attempt,
-            method=r.callback_method,
-            previous_secret=r.previous_signing_secret,
-            rotated_at=r.secret_rotated_at,
-            customer_url=r.call_url is not None,
-            custom=r.custom,
-            account_id=r.account_id,
-            failing_since=r.callback_failing_since,
+            attempt,
+            method=callback_method,
+            previous_secret=previous_signing_secret,
+            rotated_at=secret_rotated_at,
+            customer_url=call_url is not None,
+            custom=custom,
+            account_id=account_id,
+            failing_since=callback_failing_since,
         )
-        for r in rows
-    ]
+        for (
+            row_id, call_id, seq, code, cause, event_time, tries, attempt, callback_url,
+            signing_secret, callback_method, previous_signing_secret, secret_rotated_at,
+            account_id, callback_failing_since, call_url, custom,
+        ) in rows
+    ]  # fmt: skip
+
+
+# The sender's claim, once per batch: compiled once per dialect (and batch size).
+_CLAIMABLE = Prepared(
+    select(
+        notification.c.id,
+        notification.c.call_id,
+        notification.c.seq,
+        notification.c.code,
+        notification.c.cause,
+        notification.c.event_time,
+        notification.c.tries,
+        notification.c.attempt,
+        account.c.callback_url,
+        account.c.signing_secret,
+        account.c.callback_method,
+        account.c.previous_signing_secret,
+        account.c.secret_rotated_at,
+        account.c.id.label("account_id"),
+        account.c.callback_failing_since,
+        call.c.callback_url.label("call_url"),
+        call.c.custom,
+    )
+    .join(call, call.c.id == notification.c.call_id)
+    .join(account, account.c.id == call.c.account_id)
+    .where(
+        notification.c.state == "pending",
+        notification.c.next_attempt_at <= bindparam("p_now"),
+    )
+    .order_by(notification.c.next_attempt_at)
+    .limit(bindparam("p_limit"))
+    .with_for_update(of=notification, skip_locked=True)  # PostgreSQL only
+)
+_LEASE = PreparedIn(
+    lambda ids: (
+        update(notification)
+        .where(notification.c.id.in_(ids))
+        # While leased, the next attempt is when the lease runs out: if this sender dies,
+        # the row is claimable again then (one index for due and expired).
+        .values(
+            lease_until=bindparam("p_until"),
+            next_attempt_at=bindparam("p_until"),
+            claim=bindparam("p_claim"),
+        )
+    )
+)
 
 
 def account_delivery(conn: Connection, item: Outgoing) -> Outgoing:
@@ -232,10 +245,13 @@ def next_ready(conn: Connection) -> float | None:
     """Earliest time a pending notification (the head of its call's line) may be
     claimed: its next attempt, or the end of the lease of one being sent. One read
     of the partial index on pending rows, however long the backlog."""
-    due = conn.execute(
-        select(func.min(notification.c.next_attempt_at)).where(notification.c.state == "pending")
-    ).scalar()
-    return float(due) if due is not None else None
+    found = _NEXT_READY.first(conn, {})
+    return float(found[0]) if found is not None and found[0] is not None else None
+
+
+_NEXT_READY = Prepared(
+    select(func.min(notification.c.next_attempt_at)).where(notification.c.state == "pending")
+)
 
 
 def insert_attempt(

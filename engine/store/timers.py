@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from engine.domain.rules import TimerKind
-from engine.store.prepared import Prepared
+from engine.store.prepared import Prepared, PreparedIn
 from engine.store.schema import sip_leg, timer
 from engine.store.states import TimerState
 
@@ -242,16 +242,7 @@ def lock_due(
             row["payload"] = json.loads(row["payload"])
     leased = [r["id"] for r in rows if r["kind"] == TimerKind.HANGUP]
     if leased:
-        tx.conn.execute(
-            update(timer)
-            .where(timer.c.id.in_(leased))
-            .values(
-                state=TimerState.RUNNING,
-                claim=token,
-                lease_until=now + lease,
-                tries=timer.c.tries + 1,
-            )
-        )
+        _LEASE.write(tx.conn, leased, {"p_claim": token, "p_until": now + lease})
     return [
         Due(
             r["id"],
@@ -270,11 +261,7 @@ def lock_due(
 def mark_done(tx: Tx, ids: list[int], now: float, result: str) -> None:
     """Finish timers this transaction holds locked (from :func:`lock_due`)."""
     if ids:
-        tx.conn.execute(
-            update(timer)
-            .where(timer.c.id.in_(ids))
-            .values(state=TimerState.DONE, fired_at=now, result=result, lease_until=None)
-        )
+        _MARK_DONE.write(tx.conn, ids, {"p_now": now, "p_result": result})
 
 
 def postpone(tx: Tx, timer_id: int, due_at: float, result: str) -> None:
@@ -312,14 +299,53 @@ def finish_many(tx: Tx, dues: list[Due], now: float, result: str) -> set[int]:
     done: set[int] = set()
     for claim in claims:
         ids = [due.id for due in dues if due.claim == claim]
-        rows = tx.conn.execute(
-            update(timer)
-            .where(timer.c.id.in_(ids), timer.c.state == TimerState.RUNNING, timer.c.claim == claim)
-            .values(state=TimerState.DONE, fired_at=now, result=result, lease_until=None)
-            .returning(timer.c.id)
-        )
-        done.update(int(r[0]) for r in rows)
+        params = {"p_now": now, "p_result": result, "p_claim": claim}
+        done.update(int(r[0]) for r in _FINISH_CLAIMED.all(tx.conn, ids, params))
     return done
+
+
+# The timer worker's writes, once per batch: compiled once per dialect and batch size.
+_LEASE = PreparedIn(
+    lambda ids: (
+        update(timer)
+        .where(timer.c.id.in_(ids))
+        .values(
+            state=TimerState.RUNNING,
+            claim=bindparam("p_claim"),
+            lease_until=bindparam("p_until"),
+            tries=timer.c.tries + 1,
+        )
+    )
+)
+_MARK_DONE = PreparedIn(
+    lambda ids: (
+        update(timer)
+        .where(timer.c.id.in_(ids))
+        .values(
+            state=TimerState.DONE,
+            fired_at=bindparam("p_now"),
+            result=bindparam("p_result"),
+            lease_until=null(),
+        )
+    )
+)
+_FINISH_CLAIMED = PreparedIn(
+    lambda ids: (
+        update(timer)
+        .where(
+            timer.c.id.in_(ids),
+            timer.c.state == TimerState.RUNNING,
+            timer.c.claim == bindparam("p_claim"),
+        )
+        .values(
+            state=TimerState.DONE,
+            fired_at=bindparam("p_now"),
+            result=bindparam("p_result"),
+            lease_until=null(),
+        )
+        .returning(timer.c.id)
+    )
+)
 
 
 def release(tx: Tx, due: Due, retry_at: float, result: str) -> None:
