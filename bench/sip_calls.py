@@ -16,6 +16,14 @@ against the same SIPp UAS phones, on the same machine, in the same run.
 
 Prints calls/s of both and their ratio. Rate = successful calls / (last completion - first
 call started - hold time), the same formula for both. Needs /usr/bin/sipp.
+
+callbridge's calls are counted twice: once **cut** (code 13 reached, both phones done:
+the definition of earlier rounds) and once **told** (also all four of the call's status
+notifications, 0, 1, 2 and 13, delivered to the receiver: the customer has been told
+everything). The told figure is the one that counts: a notifier that falls behind
+makes the cut figure look better while the customers wait (the code of the start of
+this round delivered 1,233 to 2,025 of the 6,000 notifications by the time the last
+call was cut).
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ from engine.domain.phone import parse_number
 from engine.service.calls import CallRequest
 from engine.store.accounts import create_account
 from engine.store.migrate import upgrade
-from engine.store.schema import call
+from engine.store.schema import call, notification
 from tests.sip.phones import HOST, SIPP, free_port, owned_sockets, render
 
 HOLD = 1.0  # seconds between the bridge and the BYEs (the calls' duration)
@@ -268,8 +276,39 @@ def sipp_ceiling(rate: int, seconds: float) -> tuple[float, int, int]:
     return done / max(end - start - HOLD, 1e-9), done, offered
 
 
-def callbridge(rate: int, seconds: float) -> tuple[float, int, int, dict[int, int]]:
-    """callbridge → SIPp UAS phones: calls per second that reached 13 with both BYEs done."""
+NOTIFICATIONS = 4  # 0, 1, 2, 13 per call
+
+
+@dataclass
+class Run:
+    """callbridge's figures: calls/s cut (13 reached, both phones done) and told (also
+    all of the call's notifications delivered)."""
+
+    cut: float
+    told: float
+    done: int
+    delivered: int
+    offered: int
+    states: dict[int, int]
+
+
+def wait_told(engine: Service, calls: int, timeout: float) -> None:
+    """Wait until ``calls`` calls' notifications are all delivered."""
+    deadline = time.monotonic() + timeout
+    with engine.db.connect() as conn:
+        while time.monotonic() < deadline:
+            delivered = conn.execute(
+                select(func.count()).where(notification.c.state == "delivered")
+            ).scalar_one()
+            if delivered >= calls * NOTIFICATIONS:
+                return
+            conn.rollback()
+            time.sleep(0.1)
+
+
+def callbridge(rate: int, seconds: float) -> Run:
+    """callbridge → SIPp UAS phones: calls per second that reached 13 with both BYEs done,
+    and with their notifications delivered."""
     workdir = Path(tempfile.mkdtemp(prefix="cb-sip-"))
     caller, callee = uas_phones(workdir)
     receiver_port = free_port()
@@ -314,10 +353,24 @@ def callbridge(rate: int, seconds: float) -> tuple[float, int, int, dict[int, in
             engine.register_call(CallRequest(account_id, a, b, duration=1, lang="en", request={}))
         late = time.time() - start - seconds
         wait_for((caller, callee), offered, seconds * 4 + 30)
+        wait_told(engine, offered, seconds * 4 + 30)
         with engine.db.connect() as conn:
             rows = conn.execute(select(call.c.state, func.count()).group_by(call.c.state))
             states = {int(state): int(count) for state, count in rows}
             end = conn.execute(select(func.max(call.c.ended_at))).scalar() or time.time()
+            delivered = notification.c.state == "delivered"
+            told_end = conn.execute(
+                select(func.max(notification.c.delivered_at)).where(delivered)
+            ).scalar()
+            per_call = (
+                select(notification.c.call_id)
+                .where(delivered)
+                .group_by(notification.c.call_id)
+                .having(func.count() >= NOTIFICATIONS)
+                .subquery()
+            )
+            told = conn.execute(select(func.count()).select_from(per_call)).scalar_one()
+            sent = conn.execute(select(func.count()).where(delivered)).scalar_one()
         done = min(
             caller.successful(), callee.successful(), states.get(int(StatusCode.OUT_OF_CREDITS), 0)
         )
@@ -330,7 +383,9 @@ def callbridge(rate: int, seconds: float) -> tuple[float, int, int, dict[int, in
         callee.stop()
         receiver.terminate()
         receiver.wait(timeout=5)
-    return done / max(end - start - HOLD, 1e-9), done, offered, states
+    cut = done / max(end - start - HOLD, 1e-9)
+    told_rate = min(told, done) / max((told_end or end) - start - HOLD, 1e-9)
+    return Run(cut, told_rate, done, sent, offered, states)
 
 
 def main() -> None:
@@ -343,20 +398,24 @@ def main() -> None:
     if not os.path.exists(SIPP):
         sys.exit(f"{SIPP} is required")
     ours, ceilings = [], []
+    cuts = []
     for _ in range(args.rounds):  # interleaved, so both see the same machine load
-        cps, done, offered, states = callbridge(args.rate, args.seconds)
-        ours.append(cps)
+        run = callbridge(args.rate, args.seconds)
+        ours.append(run.told)
+        cuts.append(run.cut)
         print(
-            f"callbridge: {cps:7.1f} calls/s ({done}/{offered} complete, "
-            f"offered {args.rate}/s for {args.seconds:.0f} s; states {states})"
+            f"callbridge: {run.told:7.1f} calls/s told, {run.cut:7.1f} cut ({run.done}/"
+            f"{run.offered} complete, {run.delivered} notifications delivered, offered "
+            f"{args.rate}/s for {args.seconds:.0f} s; states {run.states})"
         )
         cps, done, offered = sipp_ceiling(args.ceiling_rate, args.seconds)
         ceilings.append(cps)
         print(f"SIPp→SIPp:  {cps:7.1f} calls/s ({done}/{offered} complete)")
     mine, ceiling = statistics.median(ours), statistics.median(ceilings)
     print(
-        f"callbridge {mine:.1f} calls/s, SIPp ceiling {ceiling:.1f} calls/s, "
-        f"ratio {mine / ceiling:.3f} (target: >= 100 calls/s on {os.cpu_count()} cores)"
+        f"callbridge {mine:.1f} calls/s told ({statistics.median(cuts):.1f} cut), SIPp "
+        f"ceiling {ceiling:.1f} calls/s, ratio {mine / ceiling:.3f} (target: >= 100 calls/s "
+        f"on {os.cpu_count()} cores)"
     )
 
 
