@@ -17,7 +17,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, func, select, update
+from sqlalchemy import Select, and_, bindparam, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.carriers.base import StoreWrite
@@ -122,14 +122,21 @@ def leg_records(tx: Tx) -> list[tuple[Resumable, str, float | None]]:
 
 def leg_owners(tx: Tx) -> list[tuple[str, float | None]]:
     """Every process holding recorded legs, with its last heartbeat (None: none)."""
+    return [(row[0], row[1]) for row in _LEG_OWNERS.all(tx.conn, {})]
+
+
+def _leg_owners_query() -> Select[Any]:
     beat = worker_heartbeat.alias("beat")
     owners = select(sip_leg.c.owner).distinct().subquery()
-    rows = tx.conn.execute(
+    return (
         select(owners.c.owner, func.max(beat.c.beat_at))
         .select_from(owners.outerjoin(beat, beat.c.name == owners.c.owner.concat(":timers")))
         .group_by(owners.c.owner)
-    ).all()
-    return [(row[0], row[1]) for row in rows]
+    )
+
+
+# Read by every SIP worker twice a second: compiled once.
+_LEG_OWNERS = Prepared(_leg_owners_query())
 
 
 def claim_legs(
