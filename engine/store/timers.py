@@ -317,18 +317,13 @@ _LEASE = PreparedIn(
         )
     )
 )
-_MARK_DONE = PreparedIn(
-    lambda ids: (
-        update(timer)
-        .where(timer.c.id.in_(ids))
-        .values(
-            state=TimerState.DONE,
-            fired_at=bindparam("p_now"),
-            result=bindparam("p_result"),
-            lease_until=null(),
-        )
-    )
-)
+_DONE = {  # a finished timer: done, when (``p_now``) and what came of it (``p_result``)
+    "state": TimerState.DONE,
+    "fired_at": bindparam("p_now"),
+    "result": bindparam("p_result"),
+    "lease_until": null(),
+}
+_MARK_DONE = PreparedIn(lambda ids: update(timer).where(timer.c.id.in_(ids)).values(_DONE))
 _FINISH_CLAIMED = PreparedIn(
     lambda ids: (
         update(timer)
@@ -337,12 +332,7 @@ _FINISH_CLAIMED = PreparedIn(
             timer.c.state == TimerState.RUNNING,
             timer.c.claim == bindparam("p_claim"),
         )
-        .values(
-            state=TimerState.DONE,
-            fired_at=bindparam("p_now"),
-            result=bindparam("p_result"),
-            lease_until=null(),
-        )
+        .values(_DONE)
         .returning(timer.c.id)
     )
 )
