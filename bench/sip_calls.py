@@ -21,9 +21,9 @@ callbridge's calls are counted twice: once **cut** (code 13 reached, both phones
 the definition of earlier rounds) and once **told** (also all four of the call's status
 notifications, 0, 1, 2 and 13, delivered to the receiver: the customer has been told
 everything). The told figure is the one that counts: a notifier that falls behind
-makes the cut figure look better while the customers wait (the code of the start of
-this round delivered 1,233 to 2,025 of the 6,000 notifications by the time the last
-call was cut).
+makes the cut figure look better while the customers wait (commit 7a00540 had
+delivered 1,233 to 2,025 of the 6,000 notifications by the time its last call was cut;
+docs/benchmarks.md).
 """
 
 from __future__ import annotations
