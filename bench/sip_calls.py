@@ -1,12 +1,18 @@
 """Complete SIP calls per second: callbridge against SIPp phones, and SIPp against SIPp.
 
-Measured: an ``Service`` (SQLite, every worker running, the SIP carrier over UDP on
-127.0.0.1) originating calls registered with the call service (duration 1 s) at
-a fixed offered rate: each call is RFC 3725 flow IV (INVITE the caller with a hold offer,
-INVITE the callee without SDP, re-INVITE the caller with the callee's offer, ACK the callee
-with the answer), is cut at its duration (code 13, BYE to both legs), and its status
-notifications go to a callback receiver in another process. A call counts once the
-engine reached code 13 *and* both SIPp phones finished their scenarios.
+Measured: a ``Service`` (SQLite, every worker running, the SIP carrier over UDP on
+127.0.0.1) originating calls registered with the call service (duration 1 s) at a fixed
+offered rate, by eight client threads, as the HTTP server's eight would (call *i* is
+registered at ``i / rate`` seconds, whatever the calls before it are waiting for; one
+client alone offers at most one call per commit). Each call is RFC 3725 flow IV (INVITE
+the caller with a hold offer, INVITE the callee without SDP, re-INVITE the caller with
+the callee's offer, ACK the callee with the answer), is cut at its duration (code 13,
+BYE to both legs), and its status notifications go to a callback receiver in another
+process. The receiver answers each request in one write: ``http.server``'s default, one
+write for the head and one for the body, leaves the body waiting for the client's
+delayed ACK, 40 ms per notification, which held any code to 16 senders / 44 ms = ~360
+notifications/s. A call counts once the engine reached code 13 *and* both SIPp phones
+finished their scenarios.
 
 Ceiling: a SIPp UAC playing the same controller, message for message (both legs from
 one process and one socket, ``setdest`` between them, 1 s between bridge and BYEs),
@@ -36,6 +42,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +58,7 @@ from engine.store.migrate import upgrade
 from engine.store.schema import call, notification
 from tests.sip.phones import HOST, SIPP, free_port, owned_sockets, render
 
+SUBMITTERS = 8  # client threads registering the offered calls
 HOLD = 1.0  # seconds between the bridge and the BYEs (the calls' duration)
 CALLER, CALLEE = "5321000001", "5332000001"
 
@@ -59,6 +67,7 @@ import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    wbufsize = 65536  # the answer in one write (see the module's docstring)
     def do_GET(self):
         self.send_response(200)
         self.send_header("content-length", "2")
@@ -346,11 +355,16 @@ def callbridge(rate: int, seconds: float) -> Run:
     states: dict[int, int] = {}
     try:
         start = time.time()
-        for i in range(offered):
+
+        def register(i: int) -> None:
             delay = start + i / rate - time.time()
             if delay > 0:
                 time.sleep(delay)
             engine.register_call(CallRequest(account_id, a, b, duration=1, lang="en", request={}))
+
+        with ThreadPoolExecutor(SUBMITTERS, thread_name_prefix="bench-client") as clients:
+            for _ in clients.map(register, range(offered)):
+                pass
         late = time.time() - start - seconds
         wait_for((caller, callee), offered, seconds * 4 + 30)
         wait_told(engine, offered, seconds * 4 + 30)
