@@ -36,6 +36,7 @@ class BlockingWork:
         self.started = threading.Event()
         self.release = threading.Event()
         self.second_run = threading.Event()
+        self.second_run_at = 0.0
         self._lock = threading.Lock()
 
     def __call__(self) -> float | None:
@@ -48,6 +49,7 @@ class BlockingWork:
             self.started.set()
             self.release.wait(DEADLINE)
         elif runs == 2:
+            self.second_run_at = time.time()
             self.second_run.set()
         with self._lock:
             self.running -= 1
@@ -79,9 +81,11 @@ def test_a_wake_for_later_while_running_is_scheduled(scheduler: BackgroundSchedu
     ticker = Ticker("t", work, scheduler, poll=3600)
     ticker.start()
     wait_until(work.started)
-    ticker.wake(time.time() + 0.2)  # due after the run: needs a job of its own
+    due = time.time() + 0.3
+    ticker.wake(due)  # due after the run: needs a job of its own, not one more loop
     work.release.set()
     wait_until(work.second_run)
+    assert work.second_run_at >= due - 0.01  # not run early by the running loop
     assert work.overlaps == 0
     ticker.stop()
 
