@@ -176,6 +176,21 @@ class Receiver:
         with self._lock:
             return [int(h.query["code"]) for h in hits if h.query.get("id") == str(call_id)]
 
+    def distinct_codes(self, call_id: int) -> list[int]:
+        """The codes answered for ``call_id``, each notification once: what a customer that
+        ignores repeats of a ``webhook-id`` (delivery is at least once) acts on."""
+        seen: set[str] = set()
+        codes = []
+        with self._lock:
+            for hit in self.answered:
+                if hit.query.get("id") != str(call_id):
+                    continue
+                msg = hit.headers.get("webhook-id", f"no id {hit.arrival}")
+                if msg not in seen:
+                    seen.add(msg)
+                    codes.append(int(hit.query["code"]))
+        return codes
+
     def wait_for(self, call_id: int, code: int, timeout: float = 15.0) -> list[int]:
         """Wait until ``code`` was delivered for ``call_id``; return the codes so far."""
         deadline = time.time() + timeout

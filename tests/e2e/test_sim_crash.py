@@ -118,10 +118,15 @@ def test_sim_calls_of_a_killed_serve_end_as_without_the_crash(tmp_path: Path) ->
         missing = [b for _, b in ids if b not in done_crashed]
         assert missing == [], f"calls of the crashed run without a final code: {missing}"
         # Each call: the same codes delivered, in the same order; the same final state
-        # within 2 s of the same time after registration.
+        # within 2 s of the same time after registration. Delivery is at least once: a
+        # notification sent but not yet recorded when the process was killed is sent
+        # again after the restart, with the same webhook-id; the customer ignores the
+        # repeat. A second notification of the same code would have an id of its own.
         for (a, b), combo in zip(ids, calls, strict=True):
-            codes_calm = receivers[0].wait_for(a, done_calm[a][0], timeout=15)
-            codes_crashed = receivers[1].wait_for(b, done_crashed[b][0], timeout=15)
+            receivers[0].wait_for(a, done_calm[a][0], timeout=15)
+            receivers[1].wait_for(b, done_crashed[b][0], timeout=15)
+            codes_calm = receivers[0].distinct_codes(a)
+            codes_crashed = receivers[1].distinct_codes(b)
             assert codes_crashed == codes_calm, (combo, a, b)
             assert done_crashed[b][0] == done_calm[a][0], combo
             late = done_crashed[b][1] - done_calm[a][1]
