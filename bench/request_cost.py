@@ -16,6 +16,7 @@ give the figures with a server and wrk; this one says why.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import random
@@ -72,7 +73,9 @@ def cpu_per_request(
     app: WsgiApp, environs: list[dict[str, Any]], threads: int, serial: bool
 ) -> float:
     """Process CPU seconds per request, ``environs`` shared out among ``threads``."""
-    gate = threading.Lock() if serial else None
+    gate: contextlib.AbstractContextManager[Any] = (
+        threading.Lock() if serial else contextlib.nullcontext()
+    )
     failures: list[str] = []
 
     def answer(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
@@ -81,11 +84,8 @@ def cpu_per_request(
 
     def worker(mine: list[dict[str, Any]]) -> None:
         for environ in mine:
-            if gate is None:
+            with gate:
                 b"".join(app(environ, answer))
-            else:
-                with gate:
-                    b"".join(app(environ, answer))
 
     parts = [environs[i::threads] for i in range(threads)]
     started = time.process_time()
@@ -99,10 +99,10 @@ def cpu_per_request(
     return (time.process_time() - started) / len(environs)
 
 
-def ended_calls(data: Path, count: int) -> list[int]:
+def ended_calls(env: dict[str, str], count: int) -> list[int]:
     """``count`` calls placed through ``callbridge serve`` and run to their end."""
     port = free_port()
-    proc = start_serve(service_env(data, 8), port)
+    proc = start_serve(env, port)
     try:
         wait_up(f"http://127.0.0.1:{port}/api/v1/calls", proc)
         return place_calls(f"http://127.0.0.1:{port}", count)
@@ -120,7 +120,7 @@ def main() -> None:
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="cb-bench-cost-"))
     env = service_env(data, args.threads)
-    ids = ended_calls(data, 200) if args.kind == "lookup" else []
+    ids = ended_calls(env, 200) if args.kind == "lookup" else []
     os.environ.update({k: v for k, v in env.items() if k.startswith("CALLBRIDGE_")})
     from bench.bare_app import app as bare
     from engine.bootstrap import Service
