@@ -41,12 +41,13 @@ def main() -> None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
     work = Path(tempfile.mkdtemp(prefix="cb-bench-floor-"))
     script = work / "load.lua"
-    envs = {name: service_env(work / name, args.threads) for name in ("floor", "api")}
+    envs = {"api": service_env(work / "api", args.threads)}
     if args.kind == "lookup":  # one store, its calls run to their end first
         envs["floor"] = envs["api"]
         ids = ended_calls(envs["api"], 200)
         lua = call_lookup.LUA % {"auth": call_lookup.AUTH, "ids": ",".join(map(str, ids))}
-    else:
+    else:  # a store of its own
+        envs["floor"] = service_env(work / "floor", args.threads)
         lua = registration.LUA
     script.write_text(lua)
     ports = {name: free_port() for name in APPS}

@@ -6,7 +6,7 @@ checks). No implementation of the Voice API can cost less than this under the sa
 * ``POST /api/v1/calls``: insert the call row. Requests that arrive while one is
   being written wait and are written together, in one transaction, as the store's group
   commit does (``BEGIN IMMEDIATE``, read the account row, insert each call, ``COMMIT``):
-  one transaction per request reached 0.44-0.49 of bare, grouped 0.61 (2026-12-03).
+  one transaction per request reached 0.44-0.49 of bare, grouped 0.63-0.64 (2026-12-03).
 * ``GET /api/v1/calls/{id}``: read the account row, then the call with its moves and
   notifications by the Voice API's own single statement (``engine.store.lookup``).
 
@@ -56,12 +56,12 @@ class _Registration:
     def __init__(self, row: tuple[Any, ...]) -> None:
         self.row = row
         self.call_id: int | None = None
-        self.done = threading.Event()
+        self.written = False  # set by whoever held the writer's lock
 
 
 _pending: list[_Registration] = []
-_lock = threading.Lock()
-_leading = False
+_pending_lock = threading.Lock()
+_writer = threading.Lock()
 
 
 def _write(group: list[_Registration]) -> None:
@@ -75,34 +75,25 @@ def _write(group: list[_Registration]) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+    for item in group:
+        item.written = True
 
 
 @app.post("/api/v1/calls")
 def register() -> Response:
-    global _leading
     form = request.form
     caller, callee, now = form["caller"], form["callee"], time.time()
     mine = _Registration(
         ("+90" + caller, "+90" + callee, caller, callee, 60, now, now, json.dumps(form.to_dict()))
     )
-    with _lock:
+    with _pending_lock:
         _pending.append(mine)
-    while not mine.done.is_set():
-        with _lock:  # the first to find no writer writes everything waiting, as one
-            group = [] if _leading else _pending[:]
-            if group:
-                _leading = True
+    with _writer:  # whoever holds it writes every registration waiting, as one
+        if not mine.written:
+            with _pending_lock:
+                group = _pending[:]
                 _pending.clear()
-        if not group:
-            mine.done.wait(0.05)
-            continue
-        try:
             _write(group)
-        finally:
-            with _lock:
-                _leading = False
-            for item in group:
-                item.done.set()
     return jsonify({"success": True, "message": "Request Received", "id": mine.call_id})
 
 
